@@ -138,11 +138,11 @@ def backward(net: Network, x, target, fwd: Forward | None = None, W2_for_hidden:
     dE_dout_h = delta_o @ W2
     dout_dnet_h = fwd.out_h * (1 - fwd.out_h)
     delta_h = dE_dout_h * dout_dnet_h
-    outer = lambda d, a: np.einsum("...i,...j->ij", d, a)  # noqa: E731  (sums over a batch axis)
-    batch_sum = lambda d: d.reshape(-1, d.shape[-1]).sum(axis=0)  # noqa: E731
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (one example per row, batch or not)
     return Gradients(
-        dW1=outer(delta_h, x), db1=batch_sum(delta_h),
-        dW2=outer(delta_o, fwd.out_h), db2=batch_sum(delta_o),
+        # dE/dW = delta^T @ input: the outer product for one example, summed over a batch.
+        dW1=rows(delta_h).T @ rows(x), db1=rows(delta_h).sum(axis=0),
+        dW2=rows(delta_o).T @ rows(fwd.out_h), db2=rows(delta_o).sum(axis=0),
         dE_dout_o=dE_dout_o, dout_dnet_o=dout_dnet_o, delta_o=delta_o,
         dE_dout_h=dE_dout_h, dout_dnet_h=dout_dnet_h, delta_h=delta_h,
     )

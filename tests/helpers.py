@@ -1,0 +1,72 @@
+"""Shared helpers for the suite: paths, running commands, and making simulated submissions."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+SOLUTIONS = ROOT / "solutions"
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def assignments() -> list[str]:
+    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def source_notebook(assignment: str) -> Path:
+    (path,) = (SOLUTIONS / assignment).glob("*.ipynb")
+    return path
+
+
+def student_notebook(assignment: str) -> Path:
+    return CHAPTERS / source_notebook(assignment).name
+
+
+def lessons() -> list[Path]:
+    return sorted(p for p in CHAPTERS.glob("*.ipynb") if not p.stem.endswith("_exercises"))
+
+
+def run(cmd: list[str], cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a command with this environment's scripts first on PATH (nbgrader calls `alembic`,
+    jupyter-book starts kernels); return the finished process, stdout and stderr combined."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout)
+
+
+def nbgrader(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "nbgrader", *args], cwd=cwd)
+
+
+def graded_cells(nb) -> dict[str, dict]:
+    """grade_id -> nbgrader metadata of every graded (test) cell."""
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def fill_in_solutions(student_nb, source_nb):
+    """A copy of the student notebook with every solution cell answered as in the source
+    (the solution code, without nbgrader's markers): what a student who got it all right submits."""
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    filled = nbformat.from_dict(student_nb)
+    for cell in filled.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            lines = answers[grade_id].splitlines()
+            cell.source = "\n".join(l for l in lines if l.strip() not in SOLUTION_MARKERS)
+    return filled
+
+
+def make_course(tmp: Path) -> Path:
+    """A throw-away nbgrader course folder holding the repository's solutions and configuration."""
+    shutil.copytree(SOLUTIONS, tmp / "solutions")
+    shutil.copy(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
+    return tmp
