@@ -51,18 +51,24 @@ def graded_cells(nb) -> dict[str, dict]:
             for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
 
 
-def fill_in_solutions(student_nb, source_nb):
-    """A copy of the student notebook with every solution cell answered as in the source
-    (the solution code, without nbgrader's markers): what a student who got it all right submits."""
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
+def answer(student_nb, answers: dict[str, str]):
+    """A copy of the student notebook with the solution cells named in ``answers`` (grade_id ->
+    source) filled in: a simulated submission."""
     filled = nbformat.from_dict(student_nb)
     for cell in filled.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            lines = answers[grade_id].splitlines()
-            cell.source = "\n".join(l for l in lines if l.strip() not in SOLUTION_MARKERS)
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and meta["grade_id"] in answers:
+            cell.source = answers[meta["grade_id"]]
     return filled
+
+
+def fill_in_solutions(student_nb, source_nb):
+    """The student notebook answered as in the source (the solution code, without nbgrader's
+    markers): what a student who got everything right submits."""
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    return answer(student_nb, {grade_id: "\n".join(l for l in src.splitlines() if l.strip() not in SOLUTION_MARKERS)
+                               for grade_id, src in solutions.items()})
 
 
 def make_course(tmp: Path) -> Path:

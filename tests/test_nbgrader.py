@@ -5,7 +5,8 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from tests.helpers import assignments, fill_in_solutions, graded_cells, make_course, nbgrader, source_notebook, student_notebook
+from tests.hardcoded_answers import HARDCODED
+from tests.helpers import answer, assignments, fill_in_solutions, graded_cells, make_course, nbgrader, source_notebook, student_notebook
 
 ASSIGNMENTS = assignments()
 
@@ -23,14 +24,26 @@ def test_released_stubs_fail_every_graded_test(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_autograde_scores_a_correct_and_a_blank_submission(assignment, tmp_path):
-    """Two simulated students: one submits the released notebook answered with the solutions,
-    the other submits it untouched. nbgrader autograde must give full marks and zero."""
+def test_hardcoded_answers_pass_the_visible_checks(assignment, tmp_path):
+    """The copied numbers do pass what the student sees: the hidden tests are what stops them."""
+    path = tmp_path / student_notebook(assignment).name
+    nbformat.write(answer(nbformat.read(student_notebook(assignment), 4), HARDCODED[assignment]), path)
+    done = nbgrader("validate", str(path))
+    assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_autograde_scores_correct_blank_and_hardcoded_submissions(assignment, tmp_path):
+    """Three simulated students: one submits the released notebook answered with the solutions,
+    one submits it untouched, one copies the published numbers. nbgrader autograde must give
+    full marks, zero, and zero (the hidden tests call the functions on fresh networks)."""
     course = make_course(tmp_path)
     source = nbformat.read(source_notebook(assignment), 4)
     student = nbformat.read(student_notebook(assignment), 4)
     name = student_notebook(assignment).name
-    for student_id, nb in {"full": fill_in_solutions(student, source), "blank": student}.items():
+    submissions = {"full": fill_in_solutions(student, source), "blank": student,
+                   "hardcoded": answer(student, HARDCODED[assignment])}
+    for student_id, nb in submissions.items():
         folder = course / "submitted" / student_id / assignment
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / name)
@@ -45,5 +58,7 @@ def test_autograde_scores_a_correct_and_a_blank_submission(assignment, tmp_path)
         full = gradebook.find_submission(assignment, "full")
         blank = gradebook.find_submission(assignment, "blank")
         assert (full.score, full.max_score) == (max_score, max_score)
+        hardcoded = gradebook.find_submission(assignment, "hardcoded")
         assert blank.score == 0
-        assert not full.needs_manual_grade and not blank.needs_manual_grade
+        assert hardcoded.score == 0, {g.name: g.score for g in hardcoded.notebooks[0].grades}
+        assert not any(s.needs_manual_grade for s in (full, blank, hardcoded))
