@@ -75,3 +75,16 @@ def assert_matches(name: str, got, expected, dtype: torch.dtype, case: str = "")
     if not np.allclose(got_np, expected, **TOLERANCES[dtype]):
         raise AssertionError(f"{name}{where}: expected {np.array2string(expected, precision=9)}, "
                              f"got {np.array2string(got_np, precision=9)}")
+
+
+def assert_scalar(name: str, got, expected: float, rtol: float = 1e-9, atol: float = 1e-12) -> None:
+    """Fail with what was expected and what was got, unless ``got`` is a real number (a Python
+    or numpy number, or a one-element tensor) close to ``expected``."""
+    if isinstance(got, torch.Tensor):
+        if got.numel() != 1:
+            raise AssertionError(f"{name}: expected a single number, got a tensor of shape {tuple(got.shape)}")
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
+        raise AssertionError(f"{name}: expected a number, got {type(got).__name__}")
+    if not np.isclose(float(got), expected, rtol=rtol, atol=atol):
+        raise AssertionError(f"{name}: expected {expected:.9g}, got {float(got):.9g}")

@@ -14,8 +14,12 @@ if CHROMIUM is None and os.environ.get("CI"):
     raise RuntimeError(NO_CHROMIUM + " (.ci/run installs it; in CI these tests may not skip)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
-PAGES = ["intro.html", "chapters/01_forward_pass.html", "chapters/01_forward_pass_exercises.html"]
-PAGES_WITH_MATH = PAGES[1:]  # the intro has no formula
+from tests.helpers import assignments, lessons, student_notebook
+
+CHAPTER_PAGES = [f"chapters/{p.stem}.html" for p in lessons()] + [
+    f"chapters/{student_notebook(a).stem}.html" for a in assignments()]
+PAGES = ["intro.html", *CHAPTER_PAGES]
+PAGES_WITH_MATH = CHAPTER_PAGES  # every lesson and exercise page shows formulas; the intro has none
 PAGES_WITH_NETWORK_FIGURE = ["intro.html", "chapters/01_forward_pass.html"]
 # Console errors the theme logs on every Jupyter Book 1 page, harmless to a reader: sphinx-thebe's
 # configuration script is included twice (its "launch" button is off, so thebe never loads), and
@@ -93,3 +97,13 @@ def test_network_figure_is_shown_with_alt_text(open_page, relative):
     assert "network" in (img.get_attribute("alt") or ""), "the network figure has no descriptive alt text"
     assert page.evaluate("img => img.complete && img.naturalWidth > 100", img.element_handle())
     assert img.bounding_box()["width"] > 200, "the figure is not visible at a readable size"
+
+
+@pytest.mark.parametrize("relative", PAGES)
+def test_every_figure_has_alt_text(open_page, relative):
+    """Figures made by code cells carry a description for screen readers, not a file name."""
+    page, _, _ = open_page(relative)
+    for img in page.locator(".cell_output img, figure img").all():
+        alt = (img.get_attribute("alt") or "").strip()
+        assert len(alt) > 20 and not alt.endswith(".png"), f"an image on {relative} has no alt text: {alt!r}"
+        assert page.evaluate("img => img.complete && img.naturalWidth > 0", img.element_handle())
