@@ -1,22 +1,19 @@
 """Answers that copy the worked example's published numbers instead of computing them.
 
 They pass every visible check (which uses the worked example) and must score nothing once the
-hidden tests call them on fresh networks. One dict per assignment: grade_id -> cell source.
+hidden tests call them on fresh networks. Each assignment has tests/hardcoded/<assignment>.py
+defining ANSWERS, a dict grade_id -> source of the solution cell.
 """
-HARDCODED = {
-    "01_forward_pass_exercises": {
-        "layer": (
-            "def layer(x, W, b):\n"
-            "    out = torch.tensor([0.593269992107, 0.596884378260])\n"
-            "    return out if x.dim() == 1 else out.repeat(x.shape[0], 1)\n"),
-        "forward": (
-            "def forward(x, W1, b1, W2, b2):\n"
-            "    return torch.tensor([0.593269992107, 0.596884378260]), torch.tensor([0.751365069552, 0.772928465321])\n"),
-        "total_error": (
-            "def total_error(out, target):\n"
-            "    return torch.tensor(0.75 if out.dim() == 2 else 0.298371108760)\n"),
-        "mse_over_error": (
-            "def mse_over_error(n_outputs, batch_size):\n"
-            "    return 1.0\n"),
-    },
-}
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+FOLDER = Path(__file__).parent / "hardcoded"
+
+
+def hardcoded_answers(assignment: str) -> dict[str, str]:
+    path = FOLDER / f"{assignment}.py"
+    if not path.is_file():
+        raise AssertionError(f"{path} is missing: every assignment needs answers that copy its published numbers")
+    return runpy.run_path(str(path))["ANSWERS"]

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from tests.hardcoded_answers import HARDCODED
+from tests.hardcoded_answers import hardcoded_answers
 from tests.helpers import answer, assignments, fill_in_solutions, graded_cells, make_course, nbgrader, source_notebook, student_notebook
 
 ASSIGNMENTS = assignments()
@@ -27,7 +27,7 @@ def test_released_stubs_fail_every_graded_test(assignment):
 def test_hardcoded_answers_pass_the_visible_checks(assignment, tmp_path):
     """The copied numbers do pass what the student sees: the hidden tests are what stops them."""
     path = tmp_path / student_notebook(assignment).name
-    nbformat.write(answer(nbformat.read(student_notebook(assignment), 4), HARDCODED[assignment]), path)
+    nbformat.write(answer(nbformat.read(student_notebook(assignment), 4), hardcoded_answers(assignment)), path)
     done = nbgrader("validate", str(path))
     assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout
 
@@ -42,7 +42,7 @@ def test_autograde_scores_correct_blank_and_hardcoded_submissions(assignment, tm
     student = nbformat.read(student_notebook(assignment), 4)
     name = student_notebook(assignment).name
     submissions = {"full": fill_in_solutions(student, source), "blank": student,
-                   "hardcoded": answer(student, HARDCODED[assignment])}
+                   "hardcoded": answer(student, hardcoded_answers(assignment))}
     for student_id, nb in submissions.items():
         folder = course / "submitted" / student_id / assignment
         folder.mkdir(parents=True)
