@@ -7,6 +7,7 @@ import os
 import shutil
 
 import pytest
+import yaml
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NO_CHROMIUM = "no Chromium: install Debian's package (apt-get install chromium) to run the site tests"
@@ -14,11 +15,23 @@ if CHROMIUM is None and os.environ.get("CI"):
     raise RuntimeError(NO_CHROMIUM + " (.ci/run installs it; in CI these tests may not skip)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
-from tests.helpers import assignments, lessons, student_notebook
+from tests.helpers import ROOT, assignments, lessons, student_notebook
+
+
+def toc_pages() -> list[str]:
+    """Every page of _toc.yml, as the path of its HTML file in the site."""
+    def files(entries):
+        for entry in entries:
+            if "file" in entry:
+                yield entry["file"] + ".html"
+            yield from files(entry.get("sections", []) + entry.get("chapters", []))
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"] + ".html", *files(toc.get("parts", []))]
+
 
 CHAPTER_PAGES = [f"chapters/{p.stem}.html" for p in lessons()] + [
     f"chapters/{student_notebook(a).stem}.html" for a in assignments()]
-PAGES = ["intro.html", *CHAPTER_PAGES]
+PAGES = toc_pages()
 PAGES_WITH_MATH = CHAPTER_PAGES  # every lesson and exercise page shows formulas; the intro has none
 PAGES_WITH_NETWORK_FIGURE = ["intro.html", "chapters/01_forward_pass.html"]
 # Console errors the theme logs on every Jupyter Book 1 page, harmless to a reader: sphinx-thebe's
