@@ -190,3 +190,145 @@ def steps_to_reach(history: np.ndarray, threshold: float) -> int | None:
     """The first number of updates after which E < threshold, or None if it never gets there."""
     below = np.flatnonzero(history < threshold)
     return int(below[0]) if below.size else None
+
+
+# --- Chapter 6: gradient checks and pitfalls ---
+# Numerical gradients by central differences, the relative error, gradient checks of a
+# backward pass, the bugs the chapter plants and catches, and the vanishing-gradient chain.
+
+PARAMETERS = ("W1", "b1", "W2", "b2")
+
+
+def gradient_arrays(grads: Gradients) -> tuple[np.ndarray, ...]:
+    """(dW1, db1, dW2, db2) of a :class:`Gradients`, in the order of :data:`PARAMETERS`."""
+    return grads.dW1, grads.db1, grads.dW2, grads.db2
+
+
+def error_in(net: Network, x, target, dtype=np.float64) -> float:
+    """E = 1/2 sum (t - o)^2 with every array (parameters, input, target) cast to ``dtype`` and
+    every operation done in it; ``np.float32`` mimics torch's default dtype."""
+    cast = lambda a: np.asarray(a, dtype=np.float64).astype(dtype)  # noqa: E731
+    W1, b1, W2, b2 = (cast(getattr(net, name)) for name in PARAMETERS)
+    sig = lambda z: dtype(1) / (dtype(1) + np.exp(-z))  # noqa: E731
+    out_o = sig(sig(cast(x) @ W1.T + b1) @ W2.T + b2)
+    return float((dtype(0.5) * (cast(target) - out_o) ** 2).sum(dtype=dtype))
+
+
+def numerical_gradients(net: Network, x, target, h: float = 1e-5, dtype=np.float64) -> tuple[np.ndarray, ...]:
+    """Central differences ``(E(p + h) - E(p - h)) / (2h)`` for every entry p of W1, b1, W2, b2,
+    one entry at a time, computed in ``dtype`` (the result is returned as float64 arrays)."""
+    grads = []
+    for name in PARAMETERS:
+        p = np.asarray(getattr(net, name), dtype=np.float64).astype(dtype)
+        g = np.zeros(p.shape)
+        for idx in np.ndindex(p.shape):
+            errs = []
+            for sign in (1, -1):
+                moved = p.copy()
+                moved[idx] = p[idx] + dtype(sign * h)
+                errs.append(dtype(error_in(replace(net, **{name: moved}), x, target, dtype)))
+            g[idx] = float((errs[0] - errs[1]) / dtype(2 * h))
+        grads.append(g)
+    return tuple(grads)
+
+
+def relative_error(a, n) -> np.ndarray:
+    """Elementwise ``|a - n| / (|a| + |n|)``, and 0 where a = n = 0 (they agree exactly).
+    It lies in [0, 1]: 1 when one of them is 0 and the other not, or when their signs differ."""
+    a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    denom = np.abs(a) + np.abs(n)
+    out = np.zeros(np.broadcast(a, n).shape)
+    return np.divide(np.abs(a - n), denom, out=out, where=denom > 0)
+
+
+def gradient_check(grads, net: Network, x, target, h: float = 1e-5) -> dict[str, float]:
+    """The worst (largest) relative error of each parameter's gradient in ``grads`` (dW1, db1,
+    dW2, db2) against central differences with step ``h``, float64."""
+    numerical = numerical_gradients(net, x, target, h)
+    return {name: float(relative_error(g, n).max()) for name, g, n in zip(PARAMETERS, grads, numerical)}
+
+
+def count_failures(grads, net: Network, x, target, tol: float = 1e-6, h: float = 1e-5) -> dict[str, int]:
+    """How many entries of each parameter's gradient fail the check: relative error above ``tol``."""
+    numerical = numerical_gradients(net, x, target, h)
+    return {name: int((relative_error(g, n) > tol).sum()) for name, g, n in zip(PARAMETERS, grads, numerical)}
+
+
+def stale_gradients(net: Network, x, target, lr: float = LEARNING_RATE) -> Gradients:
+    """The blog's bug as gradients (see :func:`step_stale`): dW2 and db2 are right, dW1 and db1
+    are computed with the output weights already updated, ``W2 - lr * dW2``."""
+    grads = backward(net, x, target)
+    stale = backward(net, x, target, W2_for_hidden=net.W2 - lr * grads.dW2)
+    return replace(grads, dW1=stale.dW1, db1=stale.db1, dE_dout_h=stale.dE_dout_h, delta_h=stale.delta_h)
+
+
+# The bugs the exercises plant in a backward pass (and hidden tests call gradient checks on).
+PLANTED_BUGS = ("none", "hidden derivative of out", "dW2 from net_h", "stale W2", "sum without the 1/2",
+                "biases averaged over the batch")
+
+
+def planted_bug_gradients(net: Network, x, target, bug: str) -> tuple[np.ndarray, ...]:
+    """(dW1, db1, dW2, db2) of a backward pass with one planted bug:
+
+    * ``"none"``: the correct gradients;
+    * ``"hidden derivative of out"``: the hidden layer's sigmoid derivative taken at out_h instead
+      of net_h, ``sigmoid(out_h) * (1 - sigmoid(out_h))`` (the lesson's ``backward_buggy``);
+    * ``"dW2 from net_h"``: dW2 = delta_o^T net_h, the hidden layer's net input where its output
+      belongs (the exercises' ``backward_buggy``);
+    * ``"stale W2"``: the blog's stale weights (:func:`stale_gradients`, lr 0.5);
+    * ``"sum without the 1/2"``: the gradients of ``sum (t - o)^2``, twice E's;
+    * ``"biases averaged over the batch"``: db1, db2 the mean of the deltas over the batch
+      instead of their sum (right for one example, wrong for a batch).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    grads = backward(net, x, target)
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
+    if bug == "none":
+        return gradient_arrays(grads)
+    if bug == "hidden derivative of out":
+        s = sigmoid(forward(net, x).out_h)
+        delta_h = grads.dE_dout_h * s * (1 - s)
+        return rows(delta_h).T @ rows(x), rows(delta_h).sum(axis=0), grads.dW2, grads.db2
+    if bug == "dW2 from net_h":
+        return grads.dW1, grads.db1, rows(grads.delta_o).T @ rows(forward(net, x).net_h), grads.db2
+    if bug == "stale W2":
+        return gradient_arrays(stale_gradients(net, x, target))
+    if bug == "sum without the 1/2":
+        return tuple(2 * g for g in gradient_arrays(grads))
+    if bug == "biases averaged over the batch":
+        return grads.dW1, rows(grads.delta_h).mean(axis=0), grads.dW2, rows(grads.delta_o).mean(axis=0)
+    raise ValueError(f"bug must be one of {PLANTED_BUGS}, got {bug!r}")
+
+
+def transposed_weights_error(net: Network, x, target) -> float:
+    """E when both (square) weight matrices are used transposed: w2 and w3 trade places, and w6 and w7."""
+    return total_error(forward(replace(net, W1=net.W1.T, W2=net.W2.T), x).out_o, target)
+
+
+def float32_stored(value: float) -> float:
+    """The float64 value of ``value`` after a trip through float32, as when a float32 tensor
+    (torch's default) is copied into a float64 parameter."""
+    return float(np.float32(value))
+
+
+# Each activation and its derivative as a function of the net input z.
+ACTIVATIONS = {
+    "sigmoid": (sigmoid, lambda z: sigmoid(z) * (1 - sigmoid(z))),
+    "tanh": (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: np.where(np.asarray(z) > 0, 1.0, 0.0)),
+}
+
+
+def chain_gradient(n_layers: int, activation: str = "sigmoid", w: float = 1.0, x: float = 1.0, b: float = 0.0) -> float:
+    """dC/dw1 for a chain of ``n_layers`` one-neuron layers a_k = f(w a_{k-1} + b), a_0 = x, every
+    weight ``w`` and bias ``b``, and C = a_L^2 / 2, by the chain rule (no autograd):
+    dC/dw1 = a_L * f'(z_L) w * f'(z_{L-1}) w * ... * f'(z_1) * x."""
+    f, df = ACTIVATIONS[activation]
+    a, zs = float(x), []
+    for _ in range(n_layers):
+        zs.append(w * a + b)
+        a = float(f(zs[-1]))
+    grad = a  # dC/da_L
+    for z in reversed(zs[1:]):
+        grad *= float(df(z)) * w  # through layer k: da_k/da_{k-1} = f'(z_k) w
+    return grad * float(df(zs[0])) * x  # dz_1/dw_1 = x
