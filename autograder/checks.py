@@ -3,6 +3,15 @@
 Hidden tests run inside the grader's kernel, next to the student's functions. They draw
 networks the student has never seen (other seeds, other sizes, batches, both float dtypes),
 compute the answer with :mod:`autograder.reference` (float64 numpy, no autograd) and compare.
+
+The comparisons read the values a tensor really holds (its storage), not what its class says
+about itself, and compare them with plain ndarray arithmetic rather than ``torch.allclose`` or
+``np.allclose``: a tensor subclass that makes comparisons true, or a notebook that replaces
+``torch.allclose``, changes nothing here. (A notebook can still replace these functions
+themselves in a plain ``nbgrader autograde`` run, because nbgrader runs the tests in the
+student's kernel. ``python -m autograder grade`` does not rely on the kernel's verdict: it
+records the student's values through ``_observer`` and compares them again in the grading
+process, see :mod:`autograder.grading`.)
 """
 from __future__ import annotations
 
@@ -19,6 +28,15 @@ TOLERANCES = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rto
 # Shapes (inputs, hidden, outputs) and batch sizes of the fresh cases: other sizes than the
 # worked example, single examples and batches.
 HIDDEN_SHAPES = [((3, 4, 2), None), ((2, 2, 2), 5), ((4, 3, 3), 2), ((1, 5, 1), None)]
+
+# The grading kernel sets this to a callable that records every check (the values the student's
+# code produced) for comparison outside the kernel. None in a plain nbgrader run.
+_observer = None
+
+_TensorBase = torch._C.TensorBase
+_no_torch_function = torch._C.DisableTorchFunctionSubclass
+# The classes a student's tensor may have without being reported as a subclass of their own.
+_PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
 @dataclass
@@ -57,34 +75,120 @@ def fresh_cases(seed: int, dtypes=(torch.float32, torch.float64)) -> list[Case]:
             x, t = reference.random_example(s + 500, n_in, n_out, batch)
             shape = f"{n_in}-{n_hidden}-{n_out}" + (f", batch of {batch}" if batch else "")
             cases.append(Case(f"{shape} network, {str(dtype).replace('torch.', '')}", net, x, t, dtype))
+    if _observer is not None:
+        _observer("fresh_cases", seed=seed)
     return cases
+
+
+def tensor_values(got) -> np.ndarray:
+    """The numbers a tensor holds, as an ndarray of its own dtype (float32 for half types).
+
+    Read from the tensor's storage with ``__torch_function__`` overrides switched off, so a
+    subclass cannot report other numbers than the ones it holds."""
+    with _no_torch_function():
+        if type(got) in _PLAIN_TENSOR_TYPES:
+            plain = _TensorBase.detach(got)
+        else:  # a subclass: view its storage through a plain tensor
+            plain = torch.empty((0,), dtype=_TensorBase.__dict__["dtype"].__get__(got))
+            plain.set_(_TensorBase.untyped_storage(got), _TensorBase.storage_offset(got),
+                       _TensorBase.size(got), _TensorBase.stride(got))
+        plain = _TensorBase.resolve_neg(_TensorBase.resolve_conj(_TensorBase.cpu(plain)))
+        if plain.dtype in (torch.float16, torch.bfloat16):
+            plain = _TensorBase.to(plain, torch.float32)
+        return np.array(_TensorBase.numpy(plain), copy=True)
+
+
+def tensor_dtype(got) -> torch.dtype:
+    with _no_torch_function():
+        return _TensorBase.__dict__["dtype"].__get__(got)
+
+
+def tensor_shape(got) -> tuple[int, ...]:
+    with _no_torch_function():
+        return tuple(_TensorBase.__dict__["shape"].__get__(got))
+
+
+def _allclose(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
+    """``np.allclose`` with ndarray arithmetic only (nothing a notebook can replace)."""
+    got = np.array(got, dtype=np.float64)
+    expected = np.array(expected, dtype=np.float64)
+    close = (got == expected) | ((got - expected).__abs__() <= atol + rtol * expected.__abs__())
+    return bool(close.all())
+
+
+def number_value(got):
+    """The value of a Python or numpy number, read through its base class (a subclass that
+    redefines ``__float__`` cannot change it); None if ``got`` is not a number."""
+    kind = type(got)
+    if issubclass(kind, (np.integer, np.floating)):
+        return float(np.array(got).astype(np.float64).reshape(-1)[0])
+    if issubclass(kind, bool):
+        return float(int.__int__(got))
+    if issubclass(kind, float):
+        return float.__float__(got)
+    if issubclass(kind, int):
+        return float(int.__int__(got))
+    return None
+
+
+def _check_matches(name, got, expected, dtype, case) -> None:
+    where = f" on a {case}" if case else ""
+    if not isinstance(got, torch.Tensor):
+        raise AssertionError(f"{name}{where}: expected a torch.Tensor, got {type(got).__name__}")
+    expected = np.asarray(expected, dtype=np.float64)
+    shape = tensor_shape(got)
+    if shape != expected.shape:
+        raise AssertionError(f"{name}{where}: expected shape {expected.shape}, got {shape}")
+    if tensor_dtype(got) != dtype:
+        raise AssertionError(f"{name}{where}: expected dtype {dtype} (the inputs' dtype), got {tensor_dtype(got)}")
+    got_np = tensor_values(got).astype(np.float64)
+    if not _allclose(got_np, expected, **TOLERANCES[dtype]):
+        raise AssertionError(f"{name}{where}: expected {np.array2string(expected, precision=9)}, "
+                             f"got {np.array2string(got_np, precision=9)}")
 
 
 def assert_matches(name: str, got, expected, dtype: torch.dtype, case: str = "") -> None:
     """Fail with what was expected and what was got, unless ``got`` is a tensor of ``dtype``
     with ``expected``'s shape and values (within the dtype's tolerance)."""
-    where = f" on a {case}" if case else ""
-    if not isinstance(got, torch.Tensor):
-        raise AssertionError(f"{name}{where}: expected a torch.Tensor, got {type(got).__name__}")
-    expected = np.asarray(expected, dtype=np.float64)
-    if tuple(got.shape) != expected.shape:
-        raise AssertionError(f"{name}{where}: expected shape {expected.shape}, got {tuple(got.shape)}")
-    if got.dtype != dtype:
-        raise AssertionError(f"{name}{where}: expected dtype {dtype} (the inputs' dtype), got {got.dtype}")
-    got_np = got.detach().to(torch.float64).numpy()
-    if not np.allclose(got_np, expected, **TOLERANCES[dtype]):
-        raise AssertionError(f"{name}{where}: expected {np.array2string(expected, precision=9)}, "
-                             f"got {np.array2string(got_np, precision=9)}")
+    call = None if _observer is None else _observer(
+        "assert_matches", name=name, got=got, expected=expected, dtype=dtype, case=case)
+    try:
+        _check_matches(name, got, expected, dtype, case)
+    except AssertionError as error:
+        if call is not None:
+            _observer("outcome", call=call, ok=False, message=str(error))
+        raise
+    if call is not None:
+        _observer("outcome", call=call, ok=True, message="")
+
+
+def _check_scalar(name, got, expected, rtol, atol) -> None:
+    if isinstance(got, torch.Tensor):
+        shape = tensor_shape(got)
+        if int(np.prod(shape, dtype=np.int64)) != 1:
+            raise AssertionError(f"{name}: expected a single number, got a tensor of shape {shape}")
+        if tensor_dtype(got) == torch.bool or tensor_dtype(got).is_complex:
+            kind = "bool" if tensor_dtype(got) == torch.bool else "complex"
+            raise AssertionError(f"{name}: expected a number, got {kind}")
+        value = float(tensor_values(got).astype(np.float64).reshape(-1)[0])
+    elif isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
+        raise AssertionError(f"{name}: expected a number, got {type(got).__name__}")
+    else:
+        value = number_value(got)
+    if not _allclose(np.float64(value), np.float64(expected), rtol=rtol, atol=atol):
+        raise AssertionError(f"{name}: expected {expected:.9g}, got {value:.9g}")
 
 
 def assert_scalar(name: str, got, expected: float, rtol: float = 1e-9, atol: float = 1e-12) -> None:
     """Fail with what was expected and what was got, unless ``got`` is a real number (a Python
     or numpy number, or a one-element tensor) close to ``expected``."""
-    if isinstance(got, torch.Tensor):
-        if got.numel() != 1:
-            raise AssertionError(f"{name}: expected a single number, got a tensor of shape {tuple(got.shape)}")
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
-        raise AssertionError(f"{name}: expected a number, got {type(got).__name__}")
-    if not np.isclose(float(got), expected, rtol=rtol, atol=atol):
-        raise AssertionError(f"{name}: expected {expected:.9g}, got {float(got):.9g}")
+    call = None if _observer is None else _observer(
+        "assert_scalar", name=name, got=got, expected=expected, rtol=rtol, atol=atol)
+    try:
+        _check_scalar(name, got, expected, rtol, atol)
+    except AssertionError as error:
+        if call is not None:
+            _observer("outcome", call=call, ok=False, message=str(error))
+        raise
+    if call is not None:
+        _observer("outcome", call=call, ok=True, message="")

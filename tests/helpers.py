@@ -76,3 +76,52 @@ def make_course(tmp: Path) -> Path:
     shutil.copytree(SOLUTIONS, tmp / "solutions")
     shutil.copy(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
     return tmp
+
+
+# --- Simulated submissions for `python -m autograder grade` (tests/test_grade.py, benchmarks/) ---
+
+def partial_answers(student_nb, source_nb, keep: int):
+    """The student notebook with only the first ``keep`` solution cells answered."""
+    full = fill_in_solutions(student_nb, source_nb)
+    solutions = [c for c in full.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    return answer(student_nb, {c.metadata["nbgrader"]["grade_id"]: c.source for c in solutions[:keep]})
+
+
+def broken_answers(student_nb, source_nb):
+    """Answered as in the source, but the first answer cell has a syntax error."""
+    full = fill_in_solutions(student_nb, source_nb)
+    first = next(c for c in full.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first.source = first.source.replace("def ", "def (", 1)
+    return full
+
+
+def write_submission(submitted: Path, student_id: str, assignment: str, notebook, name: str | None = None) -> Path:
+    """Write a simulated submission into nbgrader's submitted layout; ``notebook`` is a notebook
+    or the raw text of the file."""
+    folder = submitted / student_id / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or student_notebook(assignment).name)
+    if isinstance(notebook, str):
+        path.write_text(notebook)
+    else:
+        nbformat.write(notebook, path)
+    return path
+
+
+def simulated_class(submitted: Path, assignment: str, size: int) -> dict[str, str]:
+    """``size`` students for one assignment, cycling through correct, partial, blank and broken
+    submissions; returns student_id -> kind."""
+    source = nbformat.read(source_notebook(assignment), 4)
+    student = nbformat.read(student_notebook(assignment), 4)
+    n_solutions = sum(1 for c in source.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    makers = {"correct": lambda: fill_in_solutions(student, source),
+              "partial": lambda: partial_answers(student, source, max(n_solutions // 2, 1)),
+              "blank": lambda: student,
+              "broken": lambda: broken_answers(student, source)}
+    kinds = {}
+    for k in range(size):
+        kind = list(makers)[k % len(makers)]
+        student_id = f"student{k:03d}"
+        write_submission(submitted, student_id, assignment, makers[kind]())
+        kinds[student_id] = kind
+    return kinds

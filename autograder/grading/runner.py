@@ -1,0 +1,261 @@
+"""The worker's side of a grading kernel: start it, run code in it with a time limit, read what
+it recorded, and survive what a notebook can do to it (loops, exits, floods of output)."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import zmq
+from jupyter_client import BlockingKernelClient
+from jupyter_client.connect import write_connection_file
+
+from . import sandbox
+
+MAX_OUTPUT_CHARS = 100_000          # output kept per step, for the autograded notebook and the feedback
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # larger iopub messages are dropped by zmq, not read
+INTERRUPT_GRACE = 5.0               # seconds a timed-out cell gets to stop after an interrupt
+STARTUP_TIMEOUT = 120.0
+IDLE_AFTER_REPLY = 5.0              # seconds to wait for the last outputs once the kernel has replied
+
+
+class KernelStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class StepResult:
+    status: str                     # ok, error, timeout, died
+    outputs: list = field(default_factory=list)
+    ename: str = ""
+    evalue: str = ""
+    elapsed: float = 0.0
+    exit_code: int | None = None    # for died
+    killed: bool = False            # the kernel had to be killed (timeout without stopping)
+    truncated: bool = False
+    records: list = field(default_factory=list)
+
+
+class GradingKernel:
+    """One kernel process (sandboxed when possible) for one notebook."""
+
+    def __init__(self, workdir: Path, cwd: Path, launch: dict, use_sandbox: bool):
+        self.workdir, self.cwd = workdir, cwd
+        self.ipc = workdir / "ipc"
+        self.launch = launch
+        self.use_sandbox = use_sandbox
+        self.records_path = self.ipc / "records.jsonl"
+        self.log_path = self.ipc / "kernel.log"
+        self.proc: subprocess.Popen | None = None
+        self.client: BlockingKernelClient | None = None
+        self.context: zmq.Context | None = None
+        self._offset = 0
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.ipc.mkdir(parents=True, exist_ok=True)
+        for old in self.ipc.glob("k-*"):
+            old.unlink()
+        connection_file = str(self.ipc / "connection.json")
+        write_connection_file(connection_file, ip=str(self.ipc / "k"), transport="ipc",
+                              key=secrets.token_hex(16).encode())
+        launch = dict(self.launch, connection_file=connection_file, records=str(self.records_path))
+        launch_path = self.ipc / "launch.json"
+        launch_path.write_text(json.dumps(launch))
+        os.chmod(launch_path, 0o600)
+        argv = [sys.executable, "-I", "-m", "autograder.grading.kernel", str(launch_path)]
+        env = sandbox.kernel_env(str(self.workdir / "home"))
+        if self.use_sandbox:
+            argv = sandbox.command(argv, self.workdir, self.cwd)
+        else:
+            (self.workdir / "home").mkdir(exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.context = zmq.Context()
+        self.client = BlockingKernelClient(context=self.context)
+        self.client.load_connection_file(connection_file)
+        self.client.start_channels()
+        # A notebook printing hundreds of megabytes at once must not fill the worker's memory.
+        self.client.iopub_channel.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        # Ready when a kernel_info request is answered on the shell channel *and* its status
+        # messages arrive on iopub (so the subscription is live and no output can be missed).
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        replied = subscribed = False
+        while not (replied and subscribed):
+            if self.proc.poll() is not None:
+                raise KernelStartError(f"the grading kernel exited at start (code {self.proc.returncode}): "
+                                       f"{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise KernelStartError(f"the grading kernel did not start within {STARTUP_TIMEOUT:.0f} s: "
+                                       f"{self.log_tail()}")
+            self.client.kernel_info()
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end and not (replied and subscribed):
+                try:
+                    if self.client.get_shell_msg(timeout=0.02)["msg_type"] == "kernel_info_reply":
+                        replied = True
+                except queue.Empty:
+                    pass
+                try:
+                    msg = self.client.get_iopub_msg(timeout=0.02)
+                    if msg["parent_header"].get("msg_type") == "kernel_info_request":
+                        subscribed = True
+                except queue.Empty:
+                    pass
+        # Drain what is left of the start-up messages.
+        while True:
+            try:
+                self.client.get_iopub_msg(timeout=0.02)
+            except queue.Empty:
+                break
+        while True:
+            try:
+                self.client.get_shell_msg(timeout=0.0)
+            except queue.Empty:
+                break
+
+    def log_tail(self, chars: int = 600) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:].strip()
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.stop_channels()
+            except Exception:
+                pass
+            self.client = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.context is not None:
+            self.context.destroy(linger=0)
+            self.context = None
+
+    def interrupt(self) -> None:
+        msg = self.client.session.msg("interrupt_request", {})
+        self.client.control_channel.send(msg)
+
+    # -- records --------------------------------------------------------------------------------
+    def read_records(self) -> list[dict]:
+        """New lines of the records file since the last call."""
+        try:
+            with open(self.records_path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        records = []
+        for line in data[:end].splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                records.append({"ev": "garbled"})
+        return records
+
+    # -- execution ------------------------------------------------------------------------------
+    def execute(self, code: str, timeout: float) -> StepResult:
+        started = time.monotonic()
+        result = StepResult("ok")
+        msg_id = self.client.execute(code, silent=False, store_history=True, allow_stdin=False, stop_on_error=False)
+        deadline = started + timeout
+        interrupted = False
+        idle = replied = False
+        replied_at = None
+        kept = 0
+        while not (idle and replied):
+            now = time.monotonic()
+            if replied and not idle and now - replied_at > IDLE_AFTER_REPLY:
+                break  # the idle status was lost: the reply is what counts
+            if now > deadline:
+                if not interrupted:
+                    interrupted = True
+                    result.status = "timeout"
+                    try:
+                        self.interrupt()
+                    except Exception:
+                        pass
+                    deadline = now + INTERRUPT_GRACE
+                    continue
+                result.killed = True
+                self.kill()
+                break
+            if not self.alive():
+                result.status, result.exit_code = "died", self.proc.returncode
+                break
+            got_something = False
+            if not idle:
+                try:
+                    msg = self.client.get_iopub_msg(timeout=min(0.1, max(deadline - now, 0.001)))
+                    got_something = True
+                except queue.Empty:
+                    msg = None
+                if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
+                    kind, content = msg["msg_type"], msg["content"]
+                    if kind == "status":
+                        idle = content.get("execution_state") == "idle"
+                    elif kind == "clear_output":
+                        result.outputs, kept = [], 0
+                    elif kind in ("stream", "display_data", "execute_result", "error"):
+                        if kind == "error" and result.status == "ok":
+                            result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")
+                        kept = self._add_output(result, msg, kept)
+            if not replied:
+                try:
+                    reply = self.client.get_shell_msg(timeout=0 if got_something or not idle else 0.1)
+                except queue.Empty:
+                    reply = None
+                if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
+                    replied, replied_at = True, time.monotonic()
+                    content = reply["content"]
+                    if content.get("status") == "error" and result.status == "ok":
+                        result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")
+                    elif content.get("status") == "aborted" and result.status == "ok":
+                        result.status, result.ename = "error", "aborted"
+        if interrupted and result.status not in ("died",):
+            result.status = "timeout"
+        result.elapsed = time.monotonic() - started
+        result.records = self.read_records()
+        return result
+
+    def _add_output(self, result: StepResult, msg: dict, kept: int) -> int:
+        try:
+            output = nbformat.v4.output_from_msg(msg)
+        except Exception:
+            return kept
+        size = len(json.dumps(output))
+        if kept + size > MAX_OUTPUT_CHARS:
+            if not result.truncated:
+                result.truncated = True
+                result.outputs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text="\n[... further output was not kept by the grader ...]\n"))
+            return kept + size
+        if (output.output_type == "stream" and result.outputs and result.outputs[-1].output_type == "stream"
+                and result.outputs[-1].name == output.name):
+            result.outputs[-1].text += output.text
+        else:
+            result.outputs.append(output)
+        return kept + size
