@@ -80,6 +80,31 @@ def fresh_cases(seed: int, dtypes=(torch.float32, torch.float64)) -> list[Case]:
     return cases
 
 
+class returning:
+    """A callable to hand to the student's code in a hidden test (chapter 6's ``gradient_check``
+    takes a backward pass): it ignores its arguments and returns fresh copies of ``value``.
+
+    Hidden tests pass no other callables: under ``python -m autograder grade`` the hidden test
+    runs outside the student's kernel, and this is rebuilt inside the kernel from ``value``
+    alone (plain data, never the reference)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, *args, **kwargs):
+        return _copy(self.value)
+
+
+def _copy(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
 def tensor_values(got) -> np.ndarray:
     """The numbers a tensor holds, as an ndarray of its own dtype (float32 for half types).
 

@@ -33,6 +33,19 @@ def lessons() -> list[Path]:
     return sorted(p for p in CHAPTERS.glob("*.ipynb") if not p.stem.endswith("_exercises"))
 
 
+def glued(notebook: Path) -> dict[str, str]:
+    """name -> text of every value a notebook glues (myst-nb ``glue``), from its stored outputs.
+    nbval checks that the stored outputs are what executing the notebook prints, so tests can
+    cross-check these against ``autograder.reference`` without running the lesson again."""
+    values = {}
+    for cell in nbformat.read(notebook, 4).cells:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:
+                values[record["name"]] = output["data"][record["mime_prefix"] + "text/plain"]
+    return values
+
+
 def run(cmd: list[str], cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run a command with this environment's scripts first on PATH (nbgrader calls `alembic`,
     jupyter-book starts kernels); return the finished process, stdout and stderr combined."""
