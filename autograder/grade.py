@@ -36,7 +36,7 @@ from .grading.course import Course, CourseError, find_course
 
 DEFAULT_OUT = "graded"
 STATUSES = ("ok", "timeout", "error", "flagged")
-RESULT_VERSION = 1
+RESULT_VERSION = 2
 
 
 class UsageError(Exception):
@@ -49,7 +49,8 @@ class UsageError(Exception):
 def discover(submissions: Path, course: Course, only: str | None) -> list[tuple[str, str]]:
     """(student_id, assignment_id) of every row: each student folder times each assignment found
     (or the one asked for); an assignment the course does not have only where it was submitted."""
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    students = sorted(p.name for p in submissions.iterdir()
+                      if not p.name.startswith(".") and (p.is_symlink() or p.is_dir()))
     if not students:
         raise UsageError(f"no student folders in {submissions}: expected {submissions}/<student_id>/<assignment_id>/"
                          "<notebook>.ipynb (nbgrader's submitted layout)")
@@ -59,8 +60,8 @@ def discover(submissions: Path, course: Course, only: str | None) -> list[tuple[
             raise UsageError(f"the course has no assignment {only!r} (it has: {', '.join(sorted(known))})")
         wanted = [only]
     else:
-        found = {a.name for s in students for a in (submissions / s).iterdir()
-                 if a.is_dir() and not a.name.startswith(".")}
+        found = {a.name for s in students if not (submissions / s).is_symlink()
+                 for a in (submissions / s).iterdir() if a.is_dir() and not a.name.startswith(".")}
         wanted = sorted(found)
         if not wanted:
             raise UsageError(f"no assignment folders in {submissions}/<student_id>/: expected "
@@ -73,14 +74,43 @@ def discover(submissions: Path, course: Course, only: str | None) -> list[tuple[
     return rows
 
 
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: a name that is not (a file name's bytes) keeps its other characters."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _unencodable(text) else text
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def refused(submissions: Path, student: str, assignment: str) -> str | None:
+    """Why a submission folder is not read at all (a row says so), or None."""
+    if _unencodable(student) or _unencodable(assignment):
+        return ("the folder's name is not valid UTF-8 (" + printable(f"{student}/{assignment}") + "): rename it "
+                "and grade again")
+    for path in (submissions / student, submissions / student / assignment):
+        if path.is_symlink():
+            return (f"{printable(path.name)} is a symbolic link; the grader does not follow links: put the "
+                    "submission itself there")
+    return None
+
+
 def input_digest(folder: Path, master_digest: str, settings: str) -> str:
     h = hashlib.sha256(f"{RESULT_VERSION}|{master_digest}|{settings}".encode())
     if not folder.is_dir():
         h.update(b"missing")
         return h.hexdigest()
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
-            h.update(str(path.relative_to(folder)).encode() + b"\0")
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        if path.is_symlink():  # never followed: its target is not part of the submission
+            h.update(b"link\0" + os.fsencode(path.relative_to(folder)) + b"\0" + os.fsencode(os.readlink(path)))
+        elif path.is_file():
+            h.update(os.fsencode(path.relative_to(folder)) + b"\0")
             with open(path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
@@ -259,9 +289,10 @@ def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: l
         if result is None:
             continue
         scores = result.get("scores", {})
-        writer.writerow([key[0], key[1], *[_number(scores[c]) if c in scores else "" for c in columns],
+        writer.writerow([printable(key[0]), printable(key[1]),
+                         *[_number(scores[c]) if c in scores else "" for c in columns],
                          _number(result["score"]), _number(result["max_score"]), result["status"],
-                         result["message"]])
+                         printable(str(result["message"]))])
     from .grading.worker import atomic_write
     atomic_write(path, buffer.getvalue())
 
@@ -319,6 +350,10 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             print(f"warning: {why}; student code runs unsandboxed, with your user's rights", file=stream)
     else:
         print("warning: --no-sandbox: student code runs unsandboxed, with your user's rights", file=stream)
+    use_cgroups, why = sandbox_mod.Limits.available()
+    if not use_cgroups:
+        print(f"warning: {why}: memory, process and CPU limits apply per process, not per submission, and "
+              "processes a notebook starts outside the sandbox may outlive it", file=stream)
 
     # The assignments, as their source notebooks define them.
     masters, broken = {}, {}
@@ -339,29 +374,30 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     columns = list(dict.fromkeys(columns))
 
     settings = f"timeout={timeout}|memory={memory_gb}|sandbox={use_sandbox}"
-    # What student code may not open (without the sandbox these exist for it): the course's own
-    # folders, unless Python or the course package lives inside one.
-    python_paths = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix)] + [Path(__file__).resolve().parent]
-    protected = [str(p) for p in (course.source_dir, submissions, out)
-                 if not any(p == q or p in q.parents for q in python_paths)]
     common = {"memory_bytes": int(memory_gb * 2**30), "file_bytes": 256 * 2**20, "timeout": timeout,
-              "sandbox": use_sandbox, "out": str(out), "protected": protected}
+              "sandbox": use_sandbox, "cgroups": use_cgroups, "out": str(out)}
 
     # What a previous run already graded, unchanged since.
     results: dict[tuple[str, str], dict] = {}
     todo = []
     for student, name in rows:
-        if name not in masters:
-            results[(student, name)] = _unknown_assignment(student, name, course, broken.get(name))
+        problem = refused(submissions, student, name)
+        if name not in masters or problem:
+            results[(student, name)] = _unknown_assignment(student, name, course, problem or broken.get(name))
+            if problem and name in masters:
+                results[(student, name)].update(max_score=masters[name].max_score,
+                                                scores={g: 0.0 for g, _ in masters[name].graded})
             continue
         digest = input_digest(submissions / student / name, masters[name].digest, settings)
         cached = state / "results" / student / f"{name}.json"
         if cached.exists():
-            try:
+            try:  # a cached row that cannot be used is graded again, never fatal
                 previous = json.loads(cached.read_text())
-            except ValueError:
-                previous = None
-            if previous and previous.get("input_digest") == digest:
+                usable = isinstance(previous, dict) and previous.get("status") in STATUSES and isinstance(
+                    previous.get("scores"), dict) and previous.get("student_id") == student
+            except (ValueError, OSError, UnicodeDecodeError):
+                previous, usable = None, False
+            if usable and previous.get("input_digest") == digest:
                 results[(student, name)] = previous
                 continue
         todo.append((student, name, digest))
@@ -493,11 +529,20 @@ def _flush_gradebook(gradebook, pending: list, masters: dict, problems: list) ->
     try:
         if gradebook.gradebook is None:
             gradebook.open()
-        while pending:
-            result = pending[0]
-            if result["assignment_id"] in masters:
-                gradebook.record(result, masters[result["assignment_id"]])
-            pending.pop(0)
     except Exception as error:  # the CSV and feedback still hold everything
-        problems.append(f"the gradebook could not be updated: {type(error).__name__}: {error}")
+        problems.append(f"the gradebook could not be opened: {type(error).__name__}: {error}")
         pending.clear()
+        return
+    while pending:
+        result = pending.pop(0)
+        if result["assignment_id"] not in masters:
+            continue
+        try:
+            gradebook.record(result, masters[result["assignment_id"]])
+        except Exception as error:  # one row's problem; the others still go in
+            try:
+                gradebook.gradebook.db.rollback()
+            except Exception:
+                pass
+            problems.append(f"the gradebook could not take the row of {printable(result['student_id'])}: "
+                            f"{type(error).__name__}: {printable(str(error))[:300]}")

@@ -3,16 +3,21 @@ time limit, interrupt, then kill), kernels that die (restart, replay what ran be
 floods of output."""
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import signal
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import remote
 from .prepare import Prepared
-from .runner import GradingKernel, KernelStartError, StepResult
+from .runner import GradingKernel, KernelStartError, OutputBudget, StepResult
 
 MAX_RESTARTS = 3
+BUDGET_CELLS = 5                      # a notebook's time budget: this many cells' time limits
 MAX_COPIED_BYTES = 20 * 1024 * 1024   # files submitted next to the notebook, copied into its working folder
 
 
@@ -21,6 +26,9 @@ class Execution:
     results: list                                  # StepResult or None (not run), aligned with steps
     events: list = field(default_factory=list)     # what went wrong, for the message: (step index, text)
     start_error: str | None = None
+    over_budget: bool = False
+    oom: bool = False
+    output_exhausted: bool = False
 
 
 def describe_exit(code: int | None) -> str:
@@ -38,35 +46,77 @@ def describe_exit(code: int | None) -> str:
 
 
 def make_workdir(submission: Path | None, extra_files: Path | None, tmp_root: str | None = None) -> tuple[Path, Path]:
-    """A private folder for one kernel: ``cwd`` holds the files submitted next to the notebook
-    (not notebooks) and, over them, the assignment's own files, as nbgrader's autograde does."""
-    workdir = Path(tempfile.mkdtemp(prefix="agr-", dir=tmp_root or "/tmp"))
+    """A private folder for one kernel: ``files/`` holds the files submitted next to the notebook
+    (not notebooks, never through a symlink) and, over them, the assignment's own files, as
+    nbgrader's autograde does; the kernel copies them into its working folder ``cwd/`` (in the
+    sandbox a size-limited tmpfs). Under /dev/shm where there is one: what the kernel writes to
+    its sockets' folder is memory, charged to its cgroup, not the host's disk."""
+    root = tmp_root or ("/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp")
+    workdir = Path(tempfile.mkdtemp(prefix="agr-", dir=root))
     workdir.chmod(0o700)
-    cwd = workdir / "cwd"
+    cwd, files = workdir / "cwd", workdir / "files"
     cwd.mkdir()
+    files.mkdir()
     copied = 0
     for folder in (submission, extra_files):
-        if folder is None or not folder.is_dir():
+        if folder is None or not folder.is_dir() or folder.is_symlink():
             continue
         for path in sorted(folder.rglob("*")):
-            if not path.is_file() or path.suffix == ".ipynb" or any(p.startswith(".") for p in path.relative_to(folder).parts):
+            relative = path.relative_to(folder)
+            if (path.is_symlink() or any(parent.is_symlink() for parent in path.parents if folder in parent.parents)
+                    or not path.is_file() or path.suffix == ".ipynb" or any(p.startswith(".") for p in relative.parts)):
                 continue
             size = path.stat().st_size
             if copied + size > MAX_COPIED_BYTES:
                 continue
-            dest = cwd / path.relative_to(folder)
+            dest = files / relative
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
+            shutil.copyfile(path, dest, follow_symlinks=False)
             copied += size
     return workdir, cwd
 
 
-def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, workdir: Path, cwd: Path) -> Execution:
+def _hidden_status(hidden) -> StepResult:
+    status = {"ok": "ok", "failed": "error", "timeout": "timeout", "died": "died", "tampered": "error"}[hidden.status]
+    return StepResult(status, ename="AssertionError" if hidden.status == "failed" else "", evalue=hidden.message,
+                      exit_code=hidden.exit_code, hidden=hidden)
+
+
+def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, workdir: Path, cwd: Path,
+        budget: float | None = None, limits=None) -> Execution:
+    """Run every step; hidden tests run here, in the grader, asking the kernel for answers. The
+    notebook's whole run (cells, restarts, replays) gets ``budget`` seconds."""
     steps = prepared.steps
     results: list[StepResult | None] = [None] * len(steps)
     execution = Execution(results)
-    launch = dict(launch, trusted_sources=prepared.trusted_sources, hidden=dict(prepared.hidden))
-    kernel = GradingKernel(workdir, cwd, launch, use_sandbox)
+    budget = budget or max(BUDGET_CELLS * timeout, 60.0)
+    end = time.monotonic() + budget
+    outputs = OutputBudget()
+    launch = dict(launch, files=str(workdir / "files"))
+    namespace = remote.setup_namespace(prepared.setup_sources)
+
+    # The notebook's visible checks go through its ``check`` helper: the kernel keeps the values of
+    # the last one that failed, for the "likely mistake" of the feedback (never for points).
+    recorder = "check" if any(re.search(r"^def check\(", src, re.M) for src in prepared.setup_sources) else None
+
+    def diagnose(kernel, step, result) -> None:
+        if recorder is None:
+            return
+        helper = remote.Remote(kernel, time.monotonic() + 5.0, remote.Observed())
+        try:
+            if step.kind == "locked" and result.status == "ok":
+                helper.ask({"op": "record", "name": recorder}, recorder)
+            elif step.kind == "visible" and result.ename == "AssertionError":
+                values = helper.ask({"op": "recorded"}, recorder)
+                if isinstance(values, tuple) and len(values) == 3:
+                    result.visible_check = values
+        except (remote.StudentError, remote.ProtocolError, remote.HiddenTimeout, remote.KernelDied):
+            pass
+
+    def new_kernel() -> GradingKernel:
+        return GradingKernel(workdir, cwd, launch, use_sandbox, limits=limits, outputs=outputs)
+
+    kernel = new_kernel()
     try:
         kernel.start()
     except KernelStartError as error:
@@ -77,21 +127,27 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
     done: list[int] = []   # steps to replay after a restart
     i = 0
     try:
-        failed_tests = set()   # a test cell whose visible part failed stops there, as in nbgrader
         while i < len(steps):
             step = steps[i]
-            if step.kind in ("visible", "hidden") and step.grade_id in failed_tests:
-                results[i] = StepResult("skipped")
-                i += 1
-                continue
-            result = kernel.execute(step.code, timeout)
-            if step.kind in ("visible", "hidden") and result.status != "ok":
-                failed_tests.add(step.grade_id)
+            left = end - time.monotonic()
+            if left <= 0:
+                execution.events.append((i, f"the notebook ran past its time budget of {budget:g} s (cells, restarts "
+                                            "and replays together); the rest was not run"))
+                execution.over_budget = True
+                break
+            if step.kind == "hidden":
+                result = _hidden_status(remote.run_hidden(step.code, step.grade_id, namespace, kernel,
+                                                          min(timeout, left)))
+                result.killed = not kernel.alive()
+            else:
+                result = kernel.execute(step.code, min(timeout, left))
+                if kernel.alive() and not result.killed:
+                    diagnose(kernel, step, result)
             results[i] = result
             broken = result.status == "died" or result.killed
             if result.status == "timeout":
                 what = "was stopped" if not result.killed else "did not stop when interrupted and the kernel was killed"
-                execution.events.append((i, f"ran past the time limit of {timeout:g} s and {what}"))
+                execution.events.append((i, f"ran past the time limit of {min(timeout, left):g} s and {what}"))
             if result.status == "died":
                 execution.events.append((i, f"the kernel died: {describe_exit(result.exit_code)}"))
             if not broken:
@@ -101,25 +157,26 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
                 continue
             # The kernel is gone: start another, replay what ran before, and go on after this step.
             kernel.kill()
+            if limits is not None:
+                limits.kill_all()
             restarts += 1
             if restarts > MAX_RESTARTS:
                 execution.events.append((i, f"gave up after {MAX_RESTARTS} restarts of the kernel; the rest was not run"))
                 break
-            launch["hidden"] = dict(prepared.hidden)
-            offset = kernel._offset
-            kernel = GradingKernel(workdir, cwd, launch, use_sandbox)
-            kernel._offset = offset
+            kernel = new_kernel()
             try:
                 kernel.start()
                 for j in done:
-                    replay = kernel.execute(steps[j].code, timeout)
-                    if replay.status in ("died",) or replay.killed:
+                    left = end - time.monotonic()
+                    replay = kernel.execute(steps[j].code, min(timeout, left))
+                    if replay.status in ("died", "timeout") or replay.killed:
                         raise KernelStartError(f"replaying the cells before it failed: {replay.status}")
-                kernel.read_records()  # what the replay recorded is not evidence
+                    diagnose(kernel, steps[j], replay)
             except KernelStartError as error:
                 execution.events.append((i, f"could not restart the kernel ({error}); the rest was not run"))
                 break
             i += 1
     finally:
         kernel.kill()
+        execution.output_exhausted = outputs.exhausted
     return execution

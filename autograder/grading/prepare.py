@@ -16,10 +16,6 @@ from .course import Master
 
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
 
-TRIGGER_HIDDEN = '__import__("sys").audit("autograder.hidden", {grade_id!r}, {k})'
-TRIGGER_WRAP_CHECK = '__import__("sys").audit("autograder.wrap_check")'
-TRIGGER_FINISH = '__import__("sys").audit("autograder.finish")'
-
 
 class SubmissionError(Exception):
     """The notebook cannot be graded; the message says why, for the instructor."""
@@ -27,7 +23,7 @@ class SubmissionError(Exception):
 
 @dataclass
 class Step:
-    kind: str            # student, locked, visible, hidden, trigger
+    kind: str            # student, locked, visible (run in the kernel), hidden (run by the grader)
     code: str
     cell: int | None = None
     grade_id: str | None = None
@@ -35,7 +31,7 @@ class Step:
 
     @property
     def replayable(self) -> bool:
-        return self.kind in ("student", "locked", "visible", "trigger") and self.code != TRIGGER_FINISH
+        return self.kind in ("student", "locked", "visible")
 
 
 @dataclass
@@ -44,8 +40,7 @@ class Prepared:
     path: Path
     notes: list = field(default_factory=list)
     steps: list = field(default_factory=list)
-    trusted_sources: list = field(default_factory=list)
-    hidden: dict = field(default_factory=dict)
+    setup_sources: list = field(default_factory=list)   # the master's locked cells: their imports serve hidden tests
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -95,7 +90,14 @@ def locate(folder: Path, master: Master, all_ids: dict[str, set]) -> tuple[Path,
     expected = folder / master.notebook_name
     if not folder.is_dir():
         raise SubmissionError(f"nothing submitted: no folder {folder.parent.name}/{folder.name}")
-    notebooks = sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p.is_file())
+    # Symbolic links are never followed (they could point at anything the instructor can read).
+    links = sorted(p for p in folder.rglob("*") if p.is_symlink())
+    if expected.is_symlink():
+        raise SubmissionError(f"{expected.name} is a symbolic link; the grader does not follow links: submit the "
+                              "notebook itself")
+    if links:
+        notes.append("not used, symbolic links: " + ", ".join(str(p.relative_to(folder)) for p in links[:5]))
+    notebooks = sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p.is_file() and not p.is_symlink())
     mine = all_ids.get(master.assignment, set(master.order))
 
     def other_assignment(nb) -> str | None:
@@ -218,12 +220,11 @@ def restore(nb: nbformat.NotebookNode, master: Master) -> list[str]:
     return notes
 
 
-def lay_out(nb: nbformat.NotebookNode, master: Master) -> tuple[list[Step], list[str], dict]:
-    """The steps to run: every code cell in order; a test cell as its visible part(s), run as
-    ordinary cells, and a trigger per hidden part; after each locked cell, a trigger that
-    records the notebook's ``check`` helper. Also returns the code the kernel may trust (not the
-    student's) and the hidden tests' sources."""
-    steps, trusted, hidden = [], [TRIGGER_WRAP_CHECK, TRIGGER_FINISH], {}
+def lay_out(nb: nbformat.NotebookNode, master: Master) -> tuple[list[Step], list[str]]:
+    """The steps to run: every code cell in order; a test cell as its visible part(s), run in the
+    kernel as ordinary cells, and its hidden part(s), run by the grader. Also returns the master's
+    locked cells' sources (never the student's): the hidden tests' imports come from them."""
+    steps = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
@@ -231,37 +232,26 @@ def lay_out(nb: nbformat.NotebookNode, master: Master) -> tuple[list[Step], list
         grade_id = meta.get("grade_id")
         m = master.cells.get(grade_id) if grade_id else None
         if m and m["grade"] and not m["solution"]:
-            k = 0
-            for kind, text in m["segments"]:
-                if kind == "visible":
-                    steps.append(Step("visible", text, index, grade_id))
-                    trusted.append(text)
-                else:
-                    code = TRIGGER_HIDDEN.format(grade_id=grade_id, k=k)
-                    steps.append(Step("hidden", code, index, grade_id, k))
-                    trusted.append(code)
-                    hidden[f"{grade_id}#{k}"] = text
-                    k += 1
+            for k, (kind, text) in enumerate(m["segments"]):
+                steps.append(Step("visible" if kind == "visible" else "hidden", text, index, grade_id, k))
         elif m and m["locked"]:
             steps.append(Step("locked", cell.source, index, grade_id))
-            steps.append(Step("trigger", TRIGGER_WRAP_CHECK, index, grade_id))
-            trusted.append(cell.source)
         else:
             steps.append(Step("student", cell.source, index, grade_id))
-    steps.append(Step("trigger", TRIGGER_FINISH))
-    return steps, trusted, hidden
+    setup = [c["source"] for c in master.cells.values() if c["locked"] and not c["grade"] and c["cell_type"] == "code"]
+    return steps, setup
 
 
 def prepare(folder: Path, master: Master, all_ids: dict[str, set]) -> Prepared:
     path, nb, notes = locate(folder, master, all_ids)
     notes += restore(nb, master)
-    steps, trusted, hidden = lay_out(nb, master)
-    return Prepared(nb, path, notes, steps, trusted, hidden)
+    steps, setup = lay_out(nb, master)
+    return Prepared(nb, path, notes, steps, setup)
 
 
 def prepare_source(master: Master) -> Prepared:
     """The source notebook itself, laid out the same way: the trusted run."""
     nb = nbformat.from_dict(copy.deepcopy(master.source))
     nb, _ = ClearOutput().preprocess(nb, {})
-    steps, trusted, hidden = lay_out(nb, master)
-    return Prepared(nb, Path(master.notebook_name), [], steps, trusted, hidden)
+    steps, setup = lay_out(nb, master)
+    return Prepared(nb, Path(master.notebook_name), [], steps, setup)

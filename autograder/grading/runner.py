@@ -19,9 +19,12 @@ from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 from . import sandbox
+from .kernel import REPLY_MIME
 
 MAX_OUTPUT_CHARS = 100_000          # output kept per step, for the autograded notebook and the feedback
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # larger iopub messages are dropped by zmq, not read
+MAX_MESSAGE_BYTES = 12 * 1024 * 1024  # larger iopub messages are dropped by zmq, not read
+RECEIVE_QUEUE = 16                    # iopub messages zmq holds for the worker at most
+MAX_NOTEBOOK_OUTPUT_CHARS = 2_000_000  # output kept per notebook, all cells, restarts and replays together
 INTERRUPT_GRACE = 5.0               # seconds a timed-out cell gets to stop after an interrupt
 STARTUP_TIMEOUT = 120.0
 IDLE_AFTER_REPLY = 5.0              # seconds to wait for the last outputs once the kernel has replied
@@ -41,23 +44,33 @@ class StepResult:
     exit_code: int | None = None    # for died
     killed: bool = False            # the kernel had to be killed (timeout without stopping)
     truncated: bool = False
-    records: list = field(default_factory=list)
+    reply: str | None = None        # the kernel's answer to a grader's request (see kernel.py)
+    hidden: object = None           # remote.HiddenResult, for a hidden test run by the grader
+    visible_check: tuple | None = None  # (name, got, expected) of a visible check that failed
+
+
+class OutputBudget:
+    """What a notebook may still print, in characters kept, over all its cells."""
+
+    def __init__(self, chars: int = MAX_NOTEBOOK_OUTPUT_CHARS):
+        self.left = chars
+        self.exhausted = False
 
 
 class GradingKernel:
     """One kernel process (sandboxed when possible) for one notebook."""
 
-    def __init__(self, workdir: Path, cwd: Path, launch: dict, use_sandbox: bool):
+    def __init__(self, workdir: Path, cwd: Path, launch: dict, use_sandbox: bool, limits=None, outputs=None):
         self.workdir, self.cwd = workdir, cwd
+        self.limits = limits                # a per-submission cgroup (sandbox.Limits) or None
+        self.outputs = outputs if outputs is not None else OutputBudget()
         self.ipc = workdir / "ipc"
         self.launch = launch
         self.use_sandbox = use_sandbox
-        self.records_path = self.ipc / "records.jsonl"
         self.log_path = self.ipc / "kernel.log"
         self.proc: subprocess.Popen | None = None
         self.client: BlockingKernelClient | None = None
         self.context: zmq.Context | None = None
-        self._offset = 0
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -67,25 +80,32 @@ class GradingKernel:
         connection_file = str(self.ipc / "connection.json")
         write_connection_file(connection_file, ip=str(self.ipc / "k"), transport="ipc",
                               key=secrets.token_hex(16).encode())
-        launch = dict(self.launch, connection_file=connection_file, records=str(self.records_path))
+        launch = dict(self.launch, connection_file=connection_file)
         launch_path = self.ipc / "launch.json"
         launch_path.write_text(json.dumps(launch))
         os.chmod(launch_path, 0o600)
-        argv = [sys.executable, "-I", "-m", "autograder.grading.kernel", str(launch_path)]
+        script = sandbox.KERNEL_SCRIPT if self.use_sandbox else sandbox.kernel_source()
+        argv = [sys.executable, "-I", script, str(launch_path)]
         env = sandbox.kernel_env(str(self.workdir / "home"))
         if self.use_sandbox:
-            argv = sandbox.command(argv, self.workdir, self.cwd)
+            argv = sandbox.command(argv, self.workdir, self.cwd, files=self.launch.get("files"),
+                                   cwd_bytes=self.launch.get("cwd_bytes"))
         else:
             (self.workdir / "home").mkdir(exist_ok=True)
+        if self.limits is not None:
+            argv = self.limits.wrap(argv)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(argv, cwd=self.cwd if not self.use_sandbox else "/", env=env,
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         self.context = zmq.Context()
         self.client = BlockingKernelClient(context=self.context)
         self.client.load_connection_file(connection_file)
         self.client.start_channels()
-        # A notebook printing hundreds of megabytes at once must not fill the worker's memory.
+        # A notebook printing hundreds of megabytes must not fill the worker's memory: larger
+        # messages are dropped by zmq, and at most RECEIVE_QUEUE messages wait to be read.
         self.client.iopub_channel.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self.client.iopub_channel.socket.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
         # Ready when a kernel_info request is answered on the shell channel *and* its status
         # messages arrive on iopub (so the subscription is live and no output can be missed).
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -157,27 +177,9 @@ class GradingKernel:
         msg = self.client.session.msg("interrupt_request", {})
         self.client.control_channel.send(msg)
 
-    # -- records --------------------------------------------------------------------------------
-    def read_records(self) -> list[dict]:
-        """New lines of the records file since the last call."""
-        try:
-            with open(self.records_path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1
-        self._offset += end
-        records = []
-        for line in data[:end].splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                records.append({"ev": "garbled"})
-        return records
-
     # -- execution ------------------------------------------------------------------------------
-    def execute(self, code: str, timeout: float) -> StepResult:
+    def execute(self, code: str, timeout: float, reply_mime: str | None = None) -> StepResult:
+        """Run ``code``; with ``reply_mime``, it is a grader's request: keep the answer, not the output."""
         started = time.monotonic()
         result = StepResult("ok")
         msg_id = self.client.execute(code, silent=False, store_history=True, allow_stdin=False, stop_on_error=False)
@@ -222,7 +224,12 @@ class GradingKernel:
                     elif kind in ("stream", "display_data", "execute_result", "error"):
                         if kind == "error" and result.status == "ok":
                             result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")
-                        kept = self._add_output(result, msg, kept)
+                        data = content.get("data") if kind == "display_data" else None
+                        if isinstance(data, dict) and REPLY_MIME in data:
+                            if reply_mime and isinstance(data[REPLY_MIME], str):
+                                result.reply = data[REPLY_MIME]
+                        elif not reply_mime:
+                            kept = self._add_output(result, msg, kept)
             if not replied:
                 try:
                     reply = self.client.get_shell_msg(timeout=0 if got_something or not idle else 0.1)
@@ -238,7 +245,6 @@ class GradingKernel:
         if interrupted and result.status not in ("died",):
             result.status = "timeout"
         result.elapsed = time.monotonic() - started
-        result.records = self.read_records()
         return result
 
     def _add_output(self, result: StepResult, msg: dict, kept: int) -> int:
@@ -247,7 +253,9 @@ class GradingKernel:
         except Exception:
             return kept
         size = len(json.dumps(output))
-        if kept + size > MAX_OUTPUT_CHARS:
+        if kept + size > MAX_OUTPUT_CHARS or size > self.outputs.left:
+            if size > self.outputs.left:
+                self.outputs.exhausted = True
             if not result.truncated:
                 result.truncated = True
                 result.outputs.append(nbformat.v4.new_output(
@@ -258,4 +266,5 @@ class GradingKernel:
             result.outputs[-1].text += output.text
         else:
             result.outputs.append(output)
+        self.outputs.left -= size
         return kept + size

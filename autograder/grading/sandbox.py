@@ -1,14 +1,19 @@
 """Where student code runs: a bubblewrap sandbox when the machine has one.
 
-The grading kernel sees a read-only system (``/usr``, the Python installation, the course's
-virtual environment and the ``autograder`` package), a private writable folder (its working
-directory and the kernel's sockets) and an empty ``/tmp``; no network, no other process, no
-home directory, none of the instructor's environment variables. The course folder (solutions,
-hidden tests), the other submissions, the gradebook and the output folder do not exist in it.
+The grading kernel sees a read-only system (``/usr``, the Python installation and the course's
+virtual environment, with the ``autograder`` package masked if it is installed there), the two
+files of the kernel runner (``kernel.py``, ``wire.py``: no course knowledge), its working folder
+and ``/tmp`` as size-limited tmpfs (memory, not the host's disk), and the folder of the kernel's
+sockets; no network, no other process, no home directory, none of the instructor's environment
+variables. The course folder (solutions, hidden tests, reference), the other submissions, the
+gradebook and the output folder do not exist in it. The kernel is PID 1's child in a PID namespace
+of its own: when the grader kills it, everything it started dies with it (``setsid`` or not).
 
-Without bubblewrap (``apt-get install bubblewrap``) the kernel runs as an ordinary process of the
-instructor's user, with a cleaned environment and the same resource limits; the grader says so
-when it starts.
+Where the machine has cgroups the grader can write (v1 as root, as on the course's CI machines),
+each submission also gets a cgroup of its own (:class:`Limits`): memory for all its processes
+together, a number of processes, one CPU. Without bubblewrap (``apt-get install bubblewrap``) the
+kernel runs as an ordinary process of the instructor's user, with a cleaned environment and
+per-process limits only; the grader says so when it starts.
 """
 from __future__ import annotations
 
@@ -23,6 +28,10 @@ from pathlib import Path
 import autograder
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
+RUNNER_DIR = "/opt/autograder-kernel"            # where the sandbox shows the kernel runner
+KERNEL_SCRIPT = f"{RUNNER_DIR}/kernel.py"
+RUNNER_FILES = ("kernel.py", "wire.py")
+TMP_BYTES = 64 * 2**20                           # /tmp in the sandbox
 # The few files of /etc a Python process needs (the dynamic loader, users, time zone).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf",
              "host.conf", "hosts", "mime.types")
@@ -41,9 +50,14 @@ def kernel_env(home: str) -> dict[str, str]:
     }
 
 
+def kernel_source() -> str:
+    """The kernel runner's path outside a sandbox."""
+    return str(PACKAGE_DIR / "grading" / "kernel.py")
+
+
 def _read_only_paths() -> list[str]:
-    """The Python installation, the environment's packages and the course package."""
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(PACKAGE_DIR)}
+    """The Python installation and the environment's packages."""
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path and os.path.isdir(path):
@@ -72,8 +86,11 @@ def bwrap_status() -> tuple[bool, str]:
     return True, "bubblewrap"
 
 
-def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False) -> list[str]:
-    """``argv`` wrapped in bubblewrap: read-only system and Python, writable ``workdir``."""
+def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, files: str | None = None,
+            cwd_bytes: int | None = None) -> list[str]:
+    """``argv`` wrapped in bubblewrap: read-only system and Python; ``cwd`` a tmpfs of
+    ``cwd_bytes``; ``files`` (submitted next to the notebook) read-only, for the runner to copy;
+    the rest of ``workdir`` (the kernel's sockets) writable."""
     home = "/tmp/home"
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--ro-bind", "/usr", "/usr"]
@@ -86,13 +103,113 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False) -> l
     for name in ETC_FILES:
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", home]
-    for path in _read_only_paths():
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--dir", home]
+    bound = _read_only_paths()
+    for path in bound:
         cmd += ["--ro-bind", path, path]
+    if any(str(PACKAGE_DIR).startswith(path + os.sep) for path in bound):
+        cmd += ["--tmpfs", str(PACKAGE_DIR)]   # installed into the environment: hide it
+    for name in RUNNER_FILES:
+        cmd += ["--ro-bind", str(PACKAGE_DIR / "grading" / name), f"{RUNNER_DIR}/{name}"]
     if not check:
         cmd += ["--bind", str(workdir), str(workdir)]
+        if files:
+            cmd += ["--ro-bind", files, files]
+        cmd += ["--size", str(cwd_bytes or 256 * 2**20), "--tmpfs", str(cwd)]
     cmd += ["--clearenv"]
     for key, value in kernel_env(home).items():
         cmd += ["--setenv", key, value]
     cmd += ["--chdir", str(cwd), *argv]
     return cmd
+
+
+class Limits:
+    """A cgroup (v1) per submission: memory, processes and CPU for all its processes together,
+    and a way to kill every one of them. ``Limits.available()`` says whether this machine lets
+    the grader make them (root, cgroup v1 controllers mounted, as on the course's CI machines)."""
+
+    CONTROLLERS = ("memory", "pids", "cpu")
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, name: str, memory_bytes: int, pids: int = 128, cpus: float = 1.0):
+        self.paths = []
+        for controller in self.CONTROLLERS:
+            path = self._base(controller) / name
+            path.mkdir(parents=True, exist_ok=True)
+            self.paths.append(path)
+        memory, pid_limit, cpu = self.paths
+        (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        swap = memory / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            try:
+                swap.write_text(str(memory_bytes))
+            except OSError:
+                pass
+        (pid_limit / "pids.max").write_text(str(pids))
+        period = int((cpu / "cpu.cfs_period_us").read_text())
+        (cpu / "cpu.cfs_quota_us").write_text(str(int(period * cpus)))
+
+    @classmethod
+    def _base(cls, controller: str) -> Path:
+        """Our own cgroup of ``controller`` (the grader's limits stay inside its own)."""
+        own = ""
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            number, names, path = line.split(":", 2)
+            if controller in names.split(","):
+                own = path
+        return cls.ROOT / controller / own.lstrip("/") / "autograder"
+
+    @classmethod
+    @functools.lru_cache(maxsize=None)
+    def available(cls) -> tuple[bool, str]:
+        try:
+            probe = cls(f"probe-{os.getpid()}", 2**30)
+            probe.remove()
+        except (OSError, ValueError) as error:
+            return False, f"no cgroup v1 controllers the grader can write ({type(error).__name__}: {error})"
+        return True, "cgroups (memory, pids, cpu) per submission"
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``argv``, started inside the cgroup: it joins before it runs, so everything it starts
+        (bubblewrap's sandbox included) is in it from the first instruction."""
+        join = " && ".join(f"echo $$ > '{path}/cgroup.procs'" for path in self.paths)
+        return ["/bin/sh", "-c", f'{join} && exec "$@"', "sh", *argv]
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(p) for p in (self.paths[1] / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
+    def kill_all(self) -> None:
+        import signal
+        import time
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+
+    def oom_killed(self) -> bool:
+        try:
+            return "oom_kill 0" not in (self.paths[0] / "memory.oom_control").read_text()
+        except OSError:
+            return False
+
+    def remove(self) -> None:
+        self.kill_all()
+        for path in self.paths:
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    import time
+                    time.sleep(0.02)

@@ -24,35 +24,58 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
+        # "replace": text a submission controls (names, messages) may hold lone surrogates.
+        f.write(data.encode("utf-8", "replace") if isinstance(data, str) else data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
 def _launch(task: dict) -> dict:
-    return {"memory_bytes": task["memory_bytes"], "file_bytes": task["file_bytes"], "protected": task["protected"]}
+    # With a cgroup holding all the submission's processes to memory_bytes, each process gets 3/4
+    # of it as address space: one that allocates too much fails with MemoryError (a clear message)
+    # before the cgroup is full (where the kernel reclaims for seconds, then kills).
+    per_process = task["memory_bytes"] * 3 // (4 if task.get("cgroups") else 3)
+    return {"memory_bytes": per_process, "file_bytes": task["file_bytes"], "cwd_bytes": task["file_bytes"]}
+
+
+_runs = 0
+
+
+def _execute(task: dict, prepared, submission: Path | None, timeout: float):
+    """Run a prepared notebook in a fresh working folder and, where the machine allows, a cgroup
+    of its own; whatever the notebook started is killed and its files removed afterwards."""
+    global _runs
+    _runs += 1
+    limits = None
+    if task.get("cgroups"):
+        from .sandbox import Limits
+        limits = Limits(f"{os.getpid()}-{_runs}", task["memory_bytes"])
+    workdir, cwd = execute.make_workdir(submission, Path(task["assignment_dir"]), task.get("tmp_root"))
+    try:
+        execution = execute.run(prepared, _launch(task), timeout, task["sandbox"], workdir, cwd, limits=limits)
+        execution.oom = bool(limits and limits.oom_killed())
+        return execution
+    finally:
+        if limits is not None:
+            limits.remove()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_trusted(task: dict) -> dict:
-    """Run the source notebook (solutions and hidden tests) in a clean grading kernel and keep
-    what every hidden check expected: the values students' answers are compared with."""
+    """Grade the source notebook itself (the solutions) the way students are graded: if it does
+    not earn every point, no student's row can mean anything."""
     master = task["master"]
     prepared = prepare_source(master)
-    workdir, cwd = execute.make_workdir(None, Path(task["assignment_dir"]), task.get("tmp_root"))
-    try:
-        execution = execute.run(prepared, _launch(task), task["timeout"] * 4, task["sandbox"], workdir, cwd)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    execution = _execute(task, prepared, None, task["timeout"] * 4)
     if execution.start_error:
         return {"kind": "trusted", "assignment_id": master.assignment, "digest": master.digest,
-                "checks": {}, "problems_fatal": [execution.start_error], "warnings": []}
-    by_cell, fatal = compare.trusted_checks(prepared.steps, execution.results)
-    fatal += [text for _, text in execution.events]
-    warnings = [f"{grade_id}: its tests make no autograder.checks call, so only the kernel's verdict grades it "
-                "(nothing can be compared outside the kernel)" for grade_id, _ in master.graded if not by_cell.get(grade_id)]
-    return {"kind": "trusted", "assignment_id": master.assignment, "digest": master.digest, "checks": by_cell,
-            "problems_fatal": fatal, "warnings": warnings}
+                "problems_fatal": [execution.start_error], "warnings": []}
+    evaluation = compare.evaluate(master, prepared, execution, task["timeout"] * 4)
+    fatal = [f"{v.grade_id}: {v.failure}" for v in evaluation.cells if not v.passed]
+    fatal += [f"flagged: {reason}" for reason, _ in evaluation.flags]
+    return {"kind": "trusted", "assignment_id": master.assignment, "digest": master.digest,
+            "problems_fatal": fatal, "warnings": []}
 
 
 def _wait_for(path: Path) -> dict:
@@ -112,11 +135,7 @@ def grade_submission(task: dict) -> dict:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id and master.cells.get(grade_id, {}).get("solution"):
                 result["solution_sources"][grade_id] = cell.source
-        workdir, cwd = execute.make_workdir(Path(task["folder"]), Path(task["assignment_dir"]), task.get("tmp_root"))
-        try:
-            execution = execute.run(prepared, _launch(task), task["timeout"], task["sandbox"], workdir, cwd)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        execution = _execute(task, prepared, Path(task["folder"]), task["timeout"])
         if execution.start_error:
             raise RuntimeError(execution.start_error)
         trusted = _wait_for(Path(task["trusted_path"]))
@@ -125,14 +144,17 @@ def grade_submission(task: dict) -> dict:
                           message="the assignment's solutions fail their own tests, so nothing can be compared: "
                                   + "; ".join(trusted["problems_fatal"])[:500])
             return result
-        evaluation = compare.evaluate(master, prepared, execution, trusted["checks"], task["timeout"])
+        evaluation = compare.evaluate(master, prepared, execution, task["timeout"])
         flags = [reason for reason, _ in evaluation.flags]
         notes = prepared.notes + evaluation.notes
         for step, step_result in zip(prepared.steps, execution.results):
             if step_result is not None and step.kind == "student" and (
                     step_result.ename == "MemoryError" or "can't allocate memory" in step_result.evalue):
                 notes.append(f"cell {step.grade_id or step.cell + 1} ran out of memory (the limit is "
-                             f"{task['memory_bytes'] / 2**30:g} GB)")
+                             f"{_launch(task)['memory_bytes'] / 2**30:g} GB per process)")
+        if execution.oom:
+            notes.append(f"the notebook's processes together ran out of memory (the limit is "
+                         f"{task['memory_bytes'] / 2**30:g} GB) and one was killed")
         for v in evaluation.cells:
             result["scores"][v.grade_id] = v.points
             if not v.passed:
@@ -186,7 +208,7 @@ def handle(task: dict) -> dict:
             return run_trusted(task)
         except Exception as error:
             return {"kind": "trusted", "assignment_id": task["master"].assignment, "digest": task["master"].digest,
-                    "checks": {}, "problems_fatal": [f"{type(error).__name__}: {error}"], "warnings": [],
+                    "problems_fatal": [f"{type(error).__name__}: {error}"], "warnings": [],
                     "traceback": traceback.format_exc()}
     return grade_submission(task)
 

@@ -86,10 +86,82 @@ ATTACK_GLOBALS = f"""def forward(x, W1, b1, W2, b2):
 ATTACK_GC = """import gc
 def layer(x, W, b):
     # Look for the course package's forward among the interpreter's objects.
-    for obj in gc.get_objects():
-        if callable(obj) and getattr(obj, "__module__", "") == "autograder.reference" and obj.__name__ == "forward":
-            break
+    found = any(callable(obj) and getattr(obj, "__module__", "") == "autograder.reference" for obj in gc.get_objects())
+    print("gc found the reference:", found)
     return torch.sigmoid(x @ W.T + b)
+"""
+
+# Everything a notebook can reach while a hidden test calls it, searched from a thread: the
+# interpreter's modules and objects, every thread's frames (by sys._current_frames,
+# logging.currentframe and traceback.walk_stack), a child Python process, the file system.
+ATTACK_INTROSPECT = """import gc, logging, os, subprocess, sys, threading, traceback
+findings = []
+def _search(course):
+    found = {"module " + n for n in sys.modules if n.startswith("autograder")}
+    for obj in gc.get_objects():
+        if isinstance(obj, type(_search.__code__)) and ("hidden" in obj.co_filename or "autograder/" in obj.co_filename):
+            found.add("code " + obj.co_filename)
+        if isinstance(obj, dict) and ("assert_matches" in obj or "fresh_cases" in obj):
+            found.add("namespace with the checks")
+    for top in list(sys._current_frames().values()) + [logging.currentframe()]:
+        for frame, _ in traceback.walk_stack(top):
+            name = frame.f_code.co_filename
+            if "hidden" in name or ("autograder" in name and "autograder-kernel" not in name):
+                found.add("frame " + name)
+    child = subprocess.run([sys.executable, "-c", "import autograder.reference"], capture_output=True)
+    if child.returncode == 0:
+        found.add("a child process imports the course package")
+    found.update("file " + p for p in (course, "/opt/autograder-kernel/reference.py") if os.path.exists(p))
+    found.update("kernel dir " + n for n in os.listdir("/opt/autograder-kernel") if n not in ("kernel.py", "wire.py")) if os.path.isdir("/opt/autograder-kernel") else None
+    return sorted(found)
+
+def layer(x, W, b):
+    result = []
+    thread = threading.Thread(target=lambda: result.append(_search(COURSE)))
+    thread.start()
+    thread.join()
+    findings.extend(result[0])
+    shape = (x.shape[0], W.shape[0]) if x.dim() == 2 else (W.shape[0],)
+    return torch.zeros(shape, dtype=x.dtype)
+"""
+
+# A notebook that harms the machine rather than the tests: none of it may outlive the notebook or
+# reach the host, and its answers are still graded. (The class is graded with --memory 2: 2 GB
+# for a submission's processes together where there are cgroups, 1 GB of address space each.)
+SPINNER = """import os, subprocess, sys
+for _ in range(2):   # children in sessions of their own, spinning forever
+    subprocess.Popen([sys.executable, "-c", "import itertools, os; os.setsid(); all(itertools.repeat(1))",
+                      "autograder-test-spinner"], start_new_session=True)
+""" + LAYER
+DISK_FILLER = """try:
+    with open("big.bin", "wb") as f:
+        for _ in range(600):
+            f.write(b"x" * 2**20)
+except OSError as error:
+    print("writing 600 MB failed:", error.strerror)
+""" + LAYER
+FORK_BOMB = """import subprocess
+started = []
+try:
+    for _ in range(200):
+        started.append(subprocess.Popen(["sleep", "60"]))
+except OSError as error:
+    print("could not start process", len(started) + 1, "-", error.strerror)
+print("started", len(started), "processes")
+""" + LAYER
+OUTPUT_FLOOD = """from IPython.display import display
+for _ in range(5):    # each over the size of message the grader reads: dropped, never held
+    display({"text/plain": "x" * 15_000_000}, raw=True)
+for _ in range(100):  # under it: counted against the notebook's output limit
+    display({"text/plain": "y" * 1_000_000}, raw=True)
+"""
+CHILDREN_MEMORY = """import subprocess, sys   # a cell of its own, after the answers
+hogs = [subprocess.Popen([sys.executable, "-c", "import time; hog = bytearray(800 * 2**20); time.sleep(2)"])
+        for _ in range(3)]
+print("exit codes:", sorted(h.wait() for h in hogs))
+"""
+SURROGATE = """def layer(x, W, b):
+    raise ValueError("bad \\udcff name")
 """
 
 READ_SOLUTIONS = """import os
@@ -109,7 +181,9 @@ STUDENTS = ["correct", "blank", "hardcoded", "partial", "transposed", "no_bias",
             "infinite_loop", "deaf_loop", "os_exit", "memory_hog", "invalid_json", "renamed", "missing", "absent",
             "other_assignment", "no_metadata", "edited_tests", "deleted_tests", "kernelspec", "huge_outputs",
             "attack_allclose", "attack_subclass", "attack_reference", "attack_patch_checks", "attack_frames",
-            "attack_globals", "attack_gc", "attack_audit", "attack_read_solutions"]
+            "attack_globals", "attack_gc", "attack_audit", "attack_read_solutions", "attack_introspect",
+            "attack_symlink", "symlink_beside", "spinner", "disk_filler", "fork_bomb", "output_flood",
+            "children_memory", "surrogate"]
 
 
 def other_assignment(course: Path) -> nbformat.NotebookNode:
@@ -217,26 +291,43 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
     huge.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 30_000_000)]
     add("huge_outputs", huge)
 
-    # Attacks on the tests: no credit, and flagged where the grader can tell.
-    add("attack_allclose", with_answers(layer=ATTACK_ALLCLOSE), status="flagged",
-        passed=("test_total_error", "test_mse_over_error"), message=["torch.allclose"])
+    # Attacks on the tests. Nothing secret is in the kernel, so all an attack can do is answer:
+    # only a right answer earns points, whatever the notebook does to its own process.
+    add("attack_allclose", with_answers(layer=ATTACK_ALLCLOSE), passed=("test_total_error", "test_mse_over_error"),
+        message=["failed test_layer"])
     add("attack_subclass", with_answers(layer=ATTACK_SUBCLASS), status="flagged",
         passed=("test_total_error", "test_mse_over_error"), message=["Agreeable"])
-    add("attack_reference", with_answers(layer=ATTACK_REFERENCE), status="flagged",
-        passed=("test_mse_over_error",), message=["imports the grading package"])
-    add("attack_patch_checks", with_answers(layer=ATTACK_PATCH_CHECKS), status="flagged",
-        passed=(), message=["imports the grading package"])
-    add("attack_frames", with_answers(forward=ATTACK_FRAMES), status="flagged",
-        passed=("test_layer", "test_mse_over_error"), message=["inspects the call stack"])
+    add("attack_reference", with_answers(layer=ATTACK_REFERENCE), passed=("test_mse_over_error",),
+        message=["imports the course package"])
+    add("attack_patch_checks", with_answers(layer=ATTACK_PATCH_CHECKS), passed=("test_mse_over_error",),
+        message=["imports the course package"])
+    add("attack_frames", with_answers(forward=ATTACK_FRAMES), passed=("test_layer", "test_total_error", "test_mse_over_error"),
+        message=["failed test_forward"])
     add("attack_globals", with_answers(forward=ATTACK_GLOBALS),
         passed=("test_layer", "test_total_error", "test_mse_over_error"))
-    add("attack_gc", with_answers(layer=ATTACK_GC), status="flagged", passed=("test_mse_over_error",),
-        message=["gc.get_objects"])
-    add("attack_audit", with_answers(layer=ATTACK_AUDIT), status="flagged", passed=(),
-        message=["hidden tests could not start"])
-    solutions = submitted.parent.resolve() / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    add("attack_read_solutions", with_answers(layer=READ_SOLUTIONS.format(path=str(solutions)) + LAYER),
-        status="flagged", passed=(), message=["opens the grader's files"])
+    add("attack_gc", with_answers(layer=ATTACK_GC))          # it computes the answer: its search finds nothing
+    add("attack_audit", with_answers(layer=ATTACK_AUDIT))    # sys.audit replaced: nothing depends on it now
+    course = submitted.parent.resolve()
+    solutions = course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    add("attack_read_solutions", with_answers(layer=READ_SOLUTIONS.format(path=str(solutions)) + LAYER))
+    add("attack_introspect", with_answers(layer=ATTACK_INTROSPECT.replace("COURSE", repr(str(course))),
+                                          forward='print("findings:", findings)\n' + FORWARD),
+        passed=("test_mse_over_error",), message=["failed test_layer"])
+    (submitted / "attack_symlink" / ASSIGNMENT).mkdir(parents=True)
+    (submitted / "attack_symlink" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").symlink_to(solutions)
+    expect["attack_symlink"] = {"status": "error", "score": 0, "message": ["symbolic link"], "cells": _scores()}
+    add("symlink_beside", full, message=["symbolic links: answers.txt"])
+    (submitted / "symlink_beside" / ASSIGNMENT / "answers.txt").symlink_to(solutions)
+
+    # Notebooks that harm the machine: contained, and graded all the same.
+    add("spinner", with_answers(layer=SPINNER))
+    add("disk_filler", with_answers(layer=DISK_FILLER))
+    add("fork_bomb", with_answers(layer=FORK_BOMB))
+    add("output_flood", _add_cell(copy.deepcopy(full), "layer", OUTPUT_FLOOD), message=["more than the grader keeps"])
+    # The kernel reclaims memory for seconds before it kills a child: this cell may pass the time limit.
+    add("children_memory", _add_cell(copy.deepcopy(full), "layer", CHILDREN_MEMORY), status=("ok", "timeout"))
+    add("surrogate", with_answers(layer=SURROGATE), passed=("test_mse_over_error",),
+        message=["ValueError"])
     return expect
 
 
