@@ -13,9 +13,9 @@ The output folder (``--out``, default ``graded/`` in the current folder) receive
 
 How a submission is graded (see :mod:`autograder.grading`): a worker process restores the
 notebook's test cells from the source, runs it cell by cell in a sandboxed kernel with a time
-limit per cell, records the values the student's functions give to the hidden checks, and
-compares them with the solutions' values outside the kernel. The main process alone writes the
-gradebook and grades.csv.
+limit per cell, and runs the hidden tests itself, outside the kernel, calling the student's
+functions through it: the kernel never holds a hidden test, the reference or an expected value.
+The main process alone writes the gradebook and grades.csv.
 """
 from __future__ import annotations
 

@@ -206,7 +206,8 @@ def test_plain_nbgrader_is_fooled_where_the_grader_is_not(graded, tmp_path):
         plain = {s: gb.find_submission(A, s).score for s in students}
         layer = gb.find_grade("test_layer", A, A, "stderr_warning").score
     ours = {s: float(graded.rows[s]["score"]) for s in students}
-    assert plain["attack_patch_checks"] == 10 and ours["attack_patch_checks"] == 0
+    # Ours gives each attack only what it computed (its right answers to the other exercises).
+    assert plain["attack_patch_checks"] == 10 and ours["attack_patch_checks"] == graded.expect["attack_patch_checks"]["score"] < 10
     for student_id in ("attack_reference", "attack_globals", "attack_frames"):
         assert plain[student_id] > ours[student_id], (student_id, plain, ours)
     assert layer == 0 and graded.rows["stderr_warning"]["test_layer"] == "3"
@@ -376,3 +377,37 @@ def test_names_that_are_not_utf8_never_stop_the_class(tmp_path):
         assert rows["good"]["score"] == "10", rows
         (bad,) = [row for student, row in rows.items() if student.startswith("bad")]
         assert bad["status"] == "error" and "not valid UTF-8" in bad["message"], bad
+
+
+def test_feedback_titles_have_no_raw_tex():
+    from autograder.grading.feedback import plain_math
+    assert plain_math(r"the three factors of $\partial E / \partial w_5$ (2 points)") == \
+        "the three factors of ∂E / ∂w5 (2 points)"
+    assert plain_math(r"$E = \tfrac12 \sum (t - o)^2$") == "E = 1/2 Σ(t - o)²"
+
+
+def test_the_wire_carries_data_and_nothing_else():
+    """What the kernel sends is decoded into plain tensors, numbers and containers, or refused."""
+    import base64
+    import json
+    from autograder.grading import wire
+    value = [torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([3], dtype=torch.int64), 7, 2.5,
+             float("nan"), "s", None, True, {"a": np.arange(3)}, (torch.float32, np.float32(1.5))]
+    back = wire.decode(json.loads(json.dumps(wire.encode(value, torch, np))), torch, np)
+    assert torch.equal(back[0], value[0]) and back[0].dtype == torch.float64 and type(back[0]) is torch.Tensor
+    assert back[2:4] == [7, 2.5] and np.isnan(back[4]) and back[5:8] == ["s", None, True]
+    assert np.array_equal(back[8]["a"], np.arange(3)) and back[9] == (torch.float32, np.float32(1.5))
+    eight_bytes = base64.b64encode(bytes(8)).decode()
+    deep = None
+    for _ in range(100):
+        deep = {"t": "list", "v": [deep]}
+    for bad in ({"t": "tensor", "dtype": "float64", "shape": [3], "data": eight_bytes},     # bytes != shape
+                {"t": "tensor", "dtype": "object", "shape": [1], "data": eight_bytes},
+                {"t": "ndarray", "dtype": "|O", "shape": [1], "data": eight_bytes},
+                {"t": "tensor", "dtype": "float64", "shape": [10**9], "data": ""},
+                {"t": "eval", "v": "__import__('os')"}, {"t": "ref", "id": 1}, deep, "text", 3):
+        with pytest.raises(wire.WireError):
+            wire.decode(bad, torch, np)
+    with pytest.raises(wire.WireError, match="only data"):
+        wire.encode(lambda: 0, torch, np)   # a hidden test may hand student code no function of its own
+    assert wire.encode(checks.returning([1.0]), torch, np)["t"] == "returning"

@@ -19,6 +19,25 @@ pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; 
 """
 
 
+SYMBOLS = {"partial": "∂", "sigma": "σ", "delta": "δ", "eta": "η", "epsilon": "ε", "varepsilon": "ε",
+           "sum": "Σ", "cdot": "·", "times": "×", "approx": "≈", "le": "≤", "ge": "≥", "top": "ᵀ", "prime": "′"}
+
+
+def plain_math(text: str) -> str:
+    """An exercise title with its TeX written plainly (the page has no MathJax): ``$\\partial E /
+    \\partial w_5$`` becomes ``∂E / ∂w5``."""
+    def math(match):
+        tex = match.group(1)
+        tex = re.sub(r"\\t?frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", tex)
+        tex = re.sub(r"\\t?frac(\d)(\d)", r"\1/\2", tex)
+        tex = re.sub(r"\\([A-Za-z]+)\s*", lambda m: SYMBOLS.get(m.group(1), m.group(1)), tex)
+        tex = re.sub(r"_\{([^{}]*)\}", r"\1", tex)
+        tex = re.sub(r"\^\{([^{}]*)\}", r"^\1", tex)
+        tex = re.sub(r"\^([0-9T])", lambda m: "⁰¹²³⁴⁵⁶⁷⁸⁹"[int(m.group(1))] if m.group(1).isdigit() else "ᵀ", tex)
+        return re.sub(r"[_{}]", "", tex)
+    return re.sub(r"\$([^$]+)\$", math, text)
+
+
 def _text_of(output) -> str:
     kind = output.get("output_type")
     if kind == "stream":
@@ -42,6 +61,7 @@ def render(student_id: str, assignment: str, notebook: str, status: str, message
            verdicts: list, titles: dict, score: float, max_score: float, markers=("BEGIN HIDDEN TESTS",
                                                                                    "END HIDDEN TESTS")) -> str:
     e = html.escape
+    titles = {key: plain_math(value) for key, value in titles.items()}
     rows = "".join(
         f"<tr><td>{e(titles.get(v.grade_id, v.grade_id))}</td><td><code>{e(v.grade_id)}</code></td>"
         f"<td class='points'>{v.points:g} / {v.max_points:g}</td></tr>" for v in verdicts)
