@@ -116,10 +116,20 @@ def _outline(label, renderer):
     return Path(turn.transform(corners), closed=True)
 
 
-def test_network_figure_labels_are_clear_of_every_line():
+def _draw_network_for_intro():
+    """autograder.figures.draw_network, which the intro page still uses."""
+    import matplotlib.pyplot as plt
+
+    from autograder.figures import draw_network
+    plt.close("all")
+    return draw_network(reference.WEIGHTS, reference.BIASES)
+
+
+@pytest.mark.parametrize("draw", [_draw_network_from_lesson, _draw_network_for_intro], ids=["chapter1", "intro"])
+def test_network_figure_labels_are_clear_of_every_line(draw):
     from matplotlib.path import Path
 
-    ax = _draw_network_from_lesson()
+    ax = draw()
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -203,3 +213,18 @@ def test_tanh_hidden_gradients_differ_from_the_sigmoid_ones():
     sig = reference.gradient_arrays(reference.backward(net, reference.INPUTS, reference.TARGETS))
     for a, b in zip(tanh, sig):
         assert not np.allclose(a, b, rtol=1e-3)
+
+
+def test_chapter2_graph_has_the_paths_the_lesson_names():
+    """The lesson's graph code: one path from w5 to E, two from w1 (through o1 and o2)."""
+    import matplotlib.pyplot as plt
+
+    source = next(c.source for c in nbformat.read(CH2, 4).cells if "def paths_to_error" in c.source)
+    namespace = {"plt": plt}
+    exec(source.replace("plt.show()", ""), namespace)
+    plt.close("all")
+    paths = namespace["paths_to_error"]
+    assert paths("w5") == [["w5", "net_o1", "out_o1", "E_o1", "E"]]
+    assert sorted(paths("w1")) == [["w1", "net_h1", "out_h1", "net_o1", "out_o1", "E_o1", "E"],
+                                   ["w1", "net_h1", "out_h1", "net_o2", "out_o2", "E_o2", "E"]]
+    assert all(len(paths(f"w{k}")) == (2 if k <= 4 else 1) for k in range(1, 9))
