@@ -1,97 +1,57 @@
-"""Figures the lessons share: the 2-2-2 network drawn with its weights (and, optionally, values)."""
+"""The network figure of the intro page (``intro.md``): the 2-2-2 network with its weights and biases.
+
+The lessons draw their figures with their own code (chapter 1 holds the same drawing as this,
+chapter 2 the computational graph), so that a downloaded lesson runs without the course package.
+"""
 from __future__ import annotations
+
+import math
 
 import matplotlib.pyplot as plt
 
-# Where each neuron sits: three columns (inputs, hidden, outputs), biases below the columns.
-_POSITIONS = {
-    "i1": (0.0, 1.0), "i2": (0.0, 0.0),
-    "h1": (1.0, 1.0), "h2": (1.0, 0.0),
-    "o1": (2.0, 1.0), "o2": (2.0, 0.0),
-    "b1": (0.5, -0.75), "b2": (1.5, -0.75),
-}
-# Mazur's numbering: w1 i1->h1, w2 i2->h1, w3 i1->h2, w4 i2->h2, w5 h1->o1, ... w8 h2->o2.
-_EDGES = [("i1", "h1"), ("i2", "h1"), ("i1", "h2"), ("i2", "h2"),
-          ("h1", "o1"), ("h2", "o1"), ("h1", "o2"), ("h2", "o2")]
+_GAP = 1.6  # horizontal distance between layers
+_POSITIONS = {"i1": (0, 1), "i2": (0, 0), "h1": (_GAP, 1), "h2": (_GAP, 0), "o1": (2 * _GAP, 1), "o2": (2 * _GAP, 0)}
+# Mazur's numbering, and where each weight's label goes: (from, to, fraction along the edge,
+# side: +1 left of the edge's direction, -1 right). Crossing edges are labelled near their start,
+# each in the triangle above or below the crossing; horizontal edges above (top row) or below.
+_EDGES = {"w1": ("i1", "h1", 0.5, +1), "w2": ("i2", "h1", 0.27, -1), "w3": ("i1", "h2", 0.27, +1),
+          "w4": ("i2", "h2", 0.5, -1), "w5": ("h1", "o1", 0.5, +1), "w6": ("h2", "o1", 0.27, -1),
+          "w7": ("h1", "o2", 0.27, +1), "w8": ("h2", "o2", 0.5, -1)}
 
 
-def draw_network(weights: dict[str, float], biases: dict[str, float], values: dict[str, float] | None = None,
-                 title: str = "The 2-2-2 network of the worked example", ax=None):
-    """Draw the network with every weight on its edge and every bias; ``values`` maps neuron
-    names (i1, h1, o2, ...) to a number printed under the neuron (for example its ``out``)."""
+def draw_network(weights: dict[str, float], biases: dict[str, float] | None = None,
+                 values: dict[str, float] | None = None, title: str = "The 2-2-2 network of the worked example", ax=None):
+    """Draw the network with every weight written beside its edge, clear of every line;
+    ``biases`` (b1, b2) as short dashed arrows into the neurons they feed; ``values`` maps neuron
+    names (i1, h1, o2, ...) to a number printed above (top row) or below (bottom row) the neuron."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 5))
-    for k, (src, dst) in enumerate(_EDGES, 1):
+        _, ax = plt.subplots(figsize=(9, 5.4))
+    for name, (src, dst, f, side) in _EDGES.items():
         (x0, y0), (x1, y1) = _POSITIONS[src], _POSITIONS[dst]
-        ax.plot([x0, x1], [y0, y1], color="0.55", zorder=1)
-        # Straight edges are labelled at their middle, crossing ones near their start, apart.
-        f = 0.5 if y0 == y1 else 0.22
-        lx, ly = x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
-        ax.text(lx, ly + (0.07 if y0 == y1 else 0.0), f"w{k} = {weights[f'w{k}']:g}", ha="center", fontsize=9,
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"), zorder=3)
+        ax.plot([x0, x1], [y0, y1], color="0.4", lw=1.2, zorder=1)
+        length = math.hypot(x1 - x0, y1 - y0)
+        nx, ny = -(y1 - y0) / length, (x1 - x0) / length  # unit normal, to the left of the edge
+        ax.text(x0 + f * (x1 - x0) + side * 0.1 * nx, y0 + f * (y1 - y0) + side * 0.1 * ny,
+                f"{name} = {weights[name]:g}", rotation=math.degrees(math.atan2(y1 - y0, x1 - x0)),
+                rotation_mode="anchor", ha="center", va="center", fontsize=10.5, zorder=3)
     for layer, bias in (("h", "b1"), ("o", "b2")):
-        bx, by = _POSITIONS[bias]
-        for n in (f"{layer}1", f"{layer}2"):
-            ax.plot([bx, _POSITIONS[n][0]], [by, _POSITIONS[n][1]], color="0.8", ls="--", zorder=1)
-        ax.text(bx, by - 0.2, f"{bias} = {biases[bias]:g}", ha="center", fontsize=9)
+        if biases is None:
+            break
+        for neuron, dy in ((layer + "1", +1), (layer + "2", -1)):  # from above the top row, below the bottom
+            x, y = _POSITIONS[neuron]
+            ax.annotate(f"{bias} = {biases[bias]:g}", xy=(x, y + dy * 0.15), xytext=(x, y + dy * 0.5),
+                        ha="center", va="bottom" if dy > 0 else "top", fontsize=10.5,
+                        arrowprops=dict(arrowstyle="-|>", color="0.45", ls="--", lw=1))
+    colours = {"i": "#cfe2f3", "h": "#d9ead3", "o": "#fce5cd"}
     for name, (x, y) in _POSITIONS.items():
-        colour = {"i": "#cfe2f3", "h": "#d9ead3", "o": "#fce5cd", "b": "#eeeeee"}[name[0]]
-        ax.add_patch(plt.Circle((x, y), 0.13, fc=colour, ec="black", zorder=4))
-        ax.text(x, y, name, ha="center", va="center", fontsize=11, zorder=5)
-        if values and name in values:  # above the top row, below the bottom row
-            ax.text(x, y + (0.2 if y > 0.5 else -0.27), f"{values[name]:.6f}", ha="center", fontsize=9, color="#1c4587",
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"), zorder=5)
-    ax.set_xlim(-0.4, 2.4)
-    ax.set_ylim(-1.1, 1.45)
+        ax.add_patch(plt.Circle((x, y), 0.14, fc=colours[name[0]], ec="black", zorder=4))
+        ax.text(x, y, name, ha="center", va="center", fontsize=12, zorder=5)
+        if values and name in values:
+            ax.text(x, y + 0.2 if y > 0 else y - 0.2, f"{values[name]:.6f}", ha="center",
+                    va="bottom" if y > 0 else "top", fontsize=10.5, color="#1c4587", zorder=5)
+    ax.set_xlim(-0.45, 2 * _GAP + 0.45)
+    ax.set_ylim(-0.75, 1.75)
     ax.set_aspect("equal")
-    ax.axis("off")
-    ax.set_title(title)
-    return ax
-
-
-# The computational graph: one node per quantity, an edge where one quantity feeds the next.
-_GRAPH_NODES = {
-    "w1": (0, 3.0), "w2": (0, 2.2), "w3": (0, 0.8), "w4": (0, 0.0),
-    "net_h1": (1.2, 2.6), "net_h2": (1.2, 0.4), "out_h1": (2.4, 2.6), "out_h2": (2.4, 0.4),
-    "w5": (3.1, 3.9), "w6": (4.1, 3.9), "w7": (3.1, -0.9), "w8": (4.1, -0.9),
-    "net_o1": (3.6, 2.6), "net_o2": (3.6, 0.4), "out_o1": (4.8, 2.6), "out_o2": (4.8, 0.4),
-    "E_o1": (6.0, 2.6), "E_o2": (6.0, 0.4), "E": (7.2, 1.5),
-}
-_GRAPH_EDGES = [
-    ("w1", "net_h1"), ("w2", "net_h1"), ("w3", "net_h2"), ("w4", "net_h2"),
-    ("net_h1", "out_h1"), ("net_h2", "out_h2"),
-    ("out_h1", "net_o1"), ("out_h2", "net_o1"), ("out_h1", "net_o2"), ("out_h2", "net_o2"),
-    ("w5", "net_o1"), ("w6", "net_o1"), ("w7", "net_o2"), ("w8", "net_o2"),
-    ("net_o1", "out_o1"), ("net_o2", "out_o2"), ("out_o1", "E_o1"), ("out_o2", "E_o2"),
-    ("E_o1", "E"), ("E_o2", "E"),
-]
-
-
-def paths_to_error(start: str) -> list[list[str]]:
-    """Every path through the computational graph from ``start`` to E."""
-    if start == "E":
-        return [["E"]]
-    return [[start, *rest] for src, dst in _GRAPH_EDGES if src == start for rest in paths_to_error(dst)]
-
-
-def draw_computational_graph(highlight: str | None = None, title: str = "The computational graph of E", ax=None):
-    """Draw the graph from the weights to E (inputs and biases sit inside the net nodes);
-    with ``highlight``, colour every path from that weight to E."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 4.8))
-    on_path = {(p[k], p[k + 1]) for p in (paths_to_error(highlight) if highlight else []) for k in range(len(p) - 1)}
-    for src, dst in _GRAPH_EDGES:
-        lit = (src, dst) in on_path
-        ax.annotate("", xy=_GRAPH_NODES[dst], xytext=_GRAPH_NODES[src],
-                    arrowprops=dict(arrowstyle="-|>", color="#cc4125" if lit else "0.6", lw=2.4 if lit else 1.0,
-                                    shrinkA=17, shrinkB=17), zorder=2 if lit else 1)
-    for name, (x, y) in _GRAPH_NODES.items():
-        lit = highlight is not None and any(name in p for p in paths_to_error(highlight))
-        colour = "#cfe2f3" if name.startswith("w") else "#fce5cd" if name.startswith("E") else "#d9ead3"
-        ax.text(x, y, name, ha="center", va="center", fontsize=10, zorder=3,
-                bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="#cc4125" if lit else "black", lw=2 if lit else 1))
-    ax.set_xlim(-0.5, 7.7)
-    ax.set_ylim(-1.4, 4.4)
     ax.axis("off")
     ax.set_title(title)
     return ax

@@ -332,3 +332,40 @@ def chain_gradient(n_layers: int, activation: str = "sigmoid", w: float = 1.0, x
     for z in reversed(zs[1:]):
         grad *= float(df(z)) * w  # through layer k: da_k/da_{k-1} = f'(z_k) w
     return grad * float(df(zs[0])) * x  # dz_1/dw_1 = x
+
+
+# --- chapters 1-2 additions ---
+# A forward pass of any depth (chapter 1's `forward_layers` exercise) and the gradients of a
+# network whose hidden layer is tanh (chapter 2's `tanh_hidden_gradients` exercise).
+
+
+def random_layers(seed: int, sizes: tuple[int, ...], scale: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A reproducible list of layers (W, b) for ``sizes`` = (inputs, layer 1, ..., layer L):
+    W of shape (out, in) and b of shape (out,), uniform in [-scale, scale]."""
+    rng = np.random.default_rng(seed)
+    return [(rng.uniform(-scale, scale, size=(n_out, n_in)), rng.uniform(-scale, scale, size=n_out))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def forward_layers(x, layers) -> list[np.ndarray]:
+    """The outputs of every layer of a sigmoid network of any depth, ``a_k = sigmoid(a_{k-1} W_k^T + b_k)``
+    with ``a_0 = x`` (one example or a batch, one example per row); the last is the network's output."""
+    outputs, a = [], np.asarray(x, dtype=np.float64)
+    for W, b in layers:
+        a = sigmoid(a @ np.asarray(W, dtype=np.float64).T + np.asarray(b, dtype=np.float64))
+        outputs.append(a)
+    return outputs
+
+
+def tanh_hidden_gradients(net: Network, x, target) -> tuple[np.ndarray, ...]:
+    """(dW1, db1, dW2, db2) of E = 1/2 sum (t - o)^2 for a network whose hidden layer is tanh,
+    ``h = tanh(x W1^T + b1)``, and whose outputs are sigmoid, ``o = sigmoid(h W2^T + b2)``,
+    with one bias per neuron; by the chain rule (tanh' = 1 - tanh^2), summed over a batch."""
+    x = np.asarray(x, dtype=np.float64)
+    h = np.tanh(x @ net.W1.T + net.b1)
+    o = sigmoid(h @ net.W2.T + net.b2)
+    delta_o = -(np.asarray(target, dtype=np.float64) - o) * o * (1 - o)
+    delta_h = (delta_o @ net.W2) * (1 - h ** 2)
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
+    return (rows(delta_h).T @ rows(x), rows(delta_h).sum(axis=0),
+            rows(delta_o).T @ rows(h), rows(delta_o).sum(axis=0))

@@ -16,4 +16,11 @@ ANSWERS = {
         "def hidden_weight_gradients(x, out_h, out_o, t, W2):\n"
         "    return torch.tensor([[0.000438567734, 0.000877135469], [0.000497712735, 0.000995425471]])\n"
     ),
+    "tanh_hidden_gradients": (
+        "def tanh_hidden_gradients(x, t, W1, b1, W2, b2):\n"
+        "    return (torch.tensor([[0.001375578577, 0.002751157154], [0.001558440286, 0.003116880573]]),\n"
+        "            torch.tensor([0.027511571538, 0.031168805728]),\n"
+        "            torch.tensor([[0.051848743582, 0.053715272714], [-0.018677391876, -0.019349768748]]),\n"
+        "            torch.tensor([0.143810811206, -0.051804743786]))\n"
+    ),
 }
