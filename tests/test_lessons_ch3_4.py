@@ -14,6 +14,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from nbclient import NotebookClient
 
 from autograder import reference
 from tests.helpers import CHAPTERS, glued
@@ -46,6 +47,14 @@ def test_lesson_does_not_use_the_course_package(lesson):
     for cell in nbformat.read(lesson, 4).cells:
         if cell.cell_type == "code":
             assert "autograder" not in cell.source, f"{lesson.name} names the course package:\n{cell.source}"
+
+
+@pytest.mark.parametrize("lesson", [CH3, CH4], ids=lambda p: p.stem)
+def test_lesson_runs_where_the_course_package_cannot_be_imported(lesson):
+    """A student's machine: torch, numpy, matplotlib, myst-nb, and no ``autograder``."""
+    nb = nbformat.read(lesson, 4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys\nsys.modules['autograder'] = None  # any import of it now fails"))
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(CHAPTERS)}}).execute()
 
 
 # --- chapter 3 ---
