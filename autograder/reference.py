@@ -369,3 +369,43 @@ def tanh_hidden_gradients(net: Network, x, target) -> tuple[np.ndarray, ...]:
     rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
     return (rows(delta_h).T @ rows(x), rows(delta_h).sum(axis=0),
             rows(delta_o).T @ rows(h), rows(delta_o).sum(axis=0))
+
+
+# --- chapters 3-4 additions
+# Chapter 3's transfer exercise: backpropagation through a sigmoid network of any depth, given
+# as a list of (W, b) layers (random_layers above). Chapter 4's: gradient descent with momentum.
+# Float64 numpy, no autograd; the module's conventions (W of shape (out, in), net = a @ W.T + b).
+
+def backward_layers(layers, x, target) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(dW1, db1), ..., (dWL, dbL)]`` of E = 1/2 sum (t - o)^2 (summed over a batch) for a
+    sigmoid network of any depth: (BP1) at the output, (BP2) once per layer on the way back,
+    (BP3) and (BP4) summed over the rows of a batch."""
+    acts = [np.asarray(x, dtype=np.float64)] + forward_layers(x, layers)
+    out = acts[-1]
+    delta = (out - np.asarray(target, dtype=np.float64)) * out * (1 - out)          # BP1
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (one example is a batch of one row)
+    grads = []
+    for l in range(len(layers) - 1, -1, -1):
+        a = acts[l]                                                                  # the layer's input
+        grads.append((rows(delta).T @ rows(a), rows(delta).sum(axis=0)))           # BP4, BP3
+        if l > 0:
+            delta = (delta @ np.asarray(layers[l][0], dtype=np.float64)) * a * (1 - a)   # BP2
+    return grads[::-1]
+
+
+def train_momentum(net: Network, x, target, lr: float, momentum: float, steps: int) -> tuple[Network, np.ndarray]:
+    """Full-batch gradient descent with momentum, every parameter trained (per-neuron biases), as
+    ``torch.optim.SGD(params, lr, momentum=momentum)`` does it (no dampening, no Nesterov): for each
+    parameter, ``v <- momentum * v + g`` with ``v`` starting at 0, then ``theta <- theta - lr * v``.
+    Returns the final network and the history, ``history[k]`` = E after k updates."""
+    names = ("W1", "b1", "W2", "b2")
+    velocity = {name: np.zeros_like(getattr(net, name)) for name in names}
+    history = np.empty(steps + 1)
+    for k in range(steps):
+        history[k] = total_error(forward(net, x).out_o, target)
+        grads = backward(net, x, target)
+        for name in names:
+            velocity[name] = momentum * velocity[name] + getattr(grads, "d" + name)
+        net = replace(net, **{name: getattr(net, name) - lr * velocity[name] for name in names})
+    history[steps] = total_error(forward(net, x).out_o, target)
+    return net, history
