@@ -409,3 +409,114 @@ def train_momentum(net: Network, x, target, lr: float, momentum: float, steps: i
         net = replace(net, **{name: getattr(net, name) - lr * velocity[name] for name in names})
     history[steps] = total_error(forward(net, x).out_o, target)
     return net, history
+
+
+# --- chapters 5-6 additions
+# Sigmoid networks of any depth, given as lists ``weights = [W1, ..., WL]`` (each of shape
+# (out, in), as nn.Linear stores it) and ``biases = [b1, ..., bL]``: the new exercises of
+# chapters 5 (an nn.Module of any depth, trained with another loss) and 6 (gradient checks of a
+# deeper backward pass). Rows are examples: a layer computes ``a @ W.T + b``.
+
+
+def random_deep_network(seed: int, sizes, scale: float = 1.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Reproducible weights and biases uniform in [-scale, scale] for layer sizes
+    ``(n_in, n_1, ..., n_L)``."""
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights.append(rng.uniform(-scale, scale, size=(n_out, n_in)))
+        biases.append(rng.uniform(-scale, scale, size=n_out))
+    return weights, biases
+
+
+def deep_forward(weights, biases, x, logits: bool = False) -> list[np.ndarray]:
+    """The activations ``[a_0 = x, a_1, ..., a_L]`` of a network with a sigmoid after every
+    layer; with ``logits=True`` the last layer has no sigmoid (a_L is its net input)."""
+    a = [np.asarray(x, dtype=np.float64)]
+    for k, (W, b) in enumerate(zip(weights, biases)):
+        z = a[-1] @ np.asarray(W, dtype=np.float64).T + np.asarray(b, dtype=np.float64)
+        a.append(z if logits and k == len(weights) - 1 else sigmoid(z))
+    return a
+
+
+def deep_error(weights, biases, x, target) -> float:
+    """E = 1/2 sum (t - o)^2 of the all-sigmoid network of any depth."""
+    return total_error(deep_forward(weights, biases, x)[-1], target)
+
+
+def _deep_gradients(weights, activations, delta_last):
+    """BP2 in a loop: from the last layer's delta, every layer's (dW, db), summed over a batch."""
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
+    dweights, dbiases = [None] * len(weights), [None] * len(weights)
+    delta = delta_last
+    for k in range(len(weights) - 1, -1, -1):
+        dweights[k] = rows(delta).T @ rows(activations[k])
+        dbiases[k] = rows(delta).sum(axis=0)
+        if k > 0:
+            a = activations[k]
+            delta = (delta @ np.asarray(weights[k], dtype=np.float64)) * a * (1 - a)
+    return dweights, dbiases
+
+
+def deep_backward(weights, biases, x, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(dweights, dbiases) of E = 1/2 sum (t - o)^2 for the all-sigmoid network, without autograd."""
+    acts = deep_forward(weights, biases, x)
+    out = acts[-1]
+    return _deep_gradients(weights, acts, (out - np.asarray(target, dtype=np.float64)) * out * (1 - out))
+
+
+def bce_with_logits_sum(z, target) -> float:
+    """sum over every element of -(t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))), computed
+    stably as max(z, 0) - t z + log(1 + exp(-|z|)): ``nn.BCEWithLogitsLoss(reduction="sum")``."""
+    z, t = np.asarray(z, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    return float((np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))).sum())
+
+
+def deep_bce_backward(weights, biases, x, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(dweights, dbiases) of the summed binary cross-entropy of a network whose hidden layers
+    are sigmoid and whose last layer gives logits: the last delta is sigmoid(z_L) - t."""
+    acts = deep_forward(weights, biases, x, logits=True)
+    return _deep_gradients(weights, acts, sigmoid(acts[-1]) - np.asarray(target, dtype=np.float64))
+
+
+def train_bce(weights, biases, x, target, lr: float, steps: int):
+    """Full-batch gradient descent on the summed BCE with logits, every parameter trained.
+    Returns (weights, biases, history) with history[k] the loss after k updates."""
+    weights = [np.asarray(W, dtype=np.float64) for W in weights]
+    biases = [np.asarray(b, dtype=np.float64) for b in biases]
+    history = np.empty(steps + 1)
+    for k in range(steps + 1):
+        history[k] = bce_with_logits_sum(deep_forward(weights, biases, x, logits=True)[-1], target)
+        if k == steps:
+            break
+        dweights, dbiases = deep_bce_backward(weights, biases, x, target)
+        weights = [W - lr * dW for W, dW in zip(weights, dweights)]
+        biases = [b - lr * db for b, db in zip(biases, dbiases)]
+    return weights, biases, history
+
+
+def deep_numerical_gradients(weights, biases, x, target, h: float = 1e-5) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Central differences of :func:`deep_error` for every entry of every weight and bias, float64."""
+    params = [np.asarray(p, dtype=np.float64) for p in list(weights) + list(biases)]
+    L = len(weights)
+    grads = []
+    for k, p in enumerate(params):
+        g = np.zeros(p.shape)
+        for idx in np.ndindex(p.shape):
+            errs = []
+            for sign in (1, -1):
+                moved = [q.copy() for q in params]
+                moved[k][idx] = p[idx] + sign * h
+                errs.append(deep_error(moved[:L], moved[L:], x, target))
+            g[idx] = (errs[0] - errs[1]) / (2 * h)
+        grads.append(g)
+    return grads[:L], grads[L:]
+
+
+def deep_count_failures(dweights, dbiases, weights, biases, x, target, tol: float = 1e-6,
+                        h: float = 1e-5) -> tuple[list[int], list[int]]:
+    """How many entries of each layer's given weight and bias gradients have a relative error
+    above ``tol`` against central differences: (per-layer weight counts, per-layer bias counts)."""
+    num_w, num_b = deep_numerical_gradients(weights, biases, x, target, h)
+    count = lambda g, n: int((relative_error(g, n) > tol).sum())  # noqa: E731
+    return ([count(g, n) for g, n in zip(dweights, num_w)], [count(g, n) for g, n in zip(dbiases, num_b)])

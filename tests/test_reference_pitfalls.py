@@ -112,7 +112,9 @@ def test_float32_literal_in_a_float64_parameter():
     assert layer.weight[0, 0].item() == ref.float32_stored(0.15)
 
 
-def test_stale_gradients_are_the_blogs_and_a_gradient_check_catches_them():
+def test_stale_gradients_are_the_old_scripts_and_a_gradient_check_catches_them():
+    """The bug of an earlier version of Mazur's script (fixed in mattm/simple-neural-network,
+    commit 4b6faac), whose error after one step the post printed; the post's derivation is right."""
     stale = ref.stale_gradients(NET, X, T)
     after = ref.apply_update(NET, stale, ref.LEARNING_RATE, bias_mode="frozen")
     assert ref.total_error(ref.forward(after, X).out_o, T) == pytest.approx(0.291027923905, abs=1e-12)
