@@ -15,17 +15,27 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from tests.helpers import lessons
+from tests.helpers import ROOT, lessons
 
 LESSONS = lessons()
 # The packages intro.md tells a student to install (their import names), and IPython, which
 # Jupyter brings. A lesson importing anything else would not run on the student's machine.
 STUDENT_PACKAGES = {"torch", "numpy", "matplotlib", "myst_nb", "IPython"}
+# The same, as the intro's `pip install` line names them (jupyterlab brings Jupyter and IPython).
+INTRO_INSTALLS = {"torch": "torch", "numpy": "numpy", "matplotlib": "matplotlib", "myst-nb": "myst_nb",
+                  "jupyterlab": "IPython"}
 BLOCK_COURSE_PACKAGE = "import sys\nsys.modules['autograder'] = None  # any import of the course package now fails"
 
 
 def test_there_are_lessons():
     assert LESSONS, "no lesson found in chapters/"
+
+
+def test_the_intro_tells_a_student_to_install_these_packages():
+    (line,) = [line for line in (ROOT / "intro.md").read_text().splitlines() if line.startswith("pip install ")]
+    named = set(line.split("#")[0].split()[2:])
+    assert named == set(INTRO_INSTALLS), f"intro.md's install line names {sorted(named)}; this test knows {sorted(INTRO_INSTALLS)}"
+    assert set(INTRO_INSTALLS.values()) == STUDENT_PACKAGES
 
 
 def imported_modules(notebook) -> set[str]:
