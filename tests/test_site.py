@@ -1,4 +1,5 @@
-"""The built site in a real browser (Debian's Chromium driven by Playwright), offline.
+"""The built site in a real browser (Debian's Chromium driven by Playwright), offline, and
+checked for accessibility by axe-core (the copy shipped in the PyPI package axe-playwright-python).
 
 Where no Chromium is installed these tests skip and say how to get it; .ci/run installs it."""
 from __future__ import annotations
@@ -58,8 +59,8 @@ def open_page(browser, site):
     (they are aborted, as they would fail offline) and every console error."""
     opened = []
 
-    def _open(relative: str):
-        page = browser.new_page()
+    def _open(relative: str, color_scheme: str = "light"):
+        page = browser.new_page(color_scheme=color_scheme)
         outside, errors = [], []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -120,3 +121,27 @@ def test_every_figure_has_alt_text(open_page, relative):
         alt = (img.get_attribute("alt") or "").strip()
         assert len(alt) > 20 and not alt.endswith(".png"), f"an image on {relative} has no alt text: {alt!r}"
         assert page.evaluate("img => img.complete && img.naturalWidth > 0", img.element_handle())
+
+
+# axe-core's impact levels, most severe first; a page may have no violation of the first two.
+BLOCKING_IMPACTS = ("critical", "serious")
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+@pytest.mark.parametrize("relative", PAGES)
+def test_no_serious_or_critical_accessibility_violation(open_page, relative, color_scheme):
+    """axe-core, with all its default rules (WCAG 2 A and AA, best practices), on the page as a
+    reader sees it: after the site's own scripts ran and MathJax rendered, in the theme's light and
+    dark modes (the theme follows the browser's preference). Moderate and minor findings are not
+    failures (the theme's sidebar title sits outside a landmark: axe's moderate "region")."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page, outside, _ = open_page(relative, color_scheme)
+    assert page.evaluate("document.documentElement.dataset.theme") == color_scheme
+    page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    violations = Axe().run(page).response["violations"]
+    blocking = [f"  {v['id']} ({v['impact']}: {v['help']}) at {' '.join(node['target'])}"
+                for v in violations if v["impact"] in BLOCKING_IMPACTS for node in v["nodes"]]
+    assert not blocking, (f"axe-core finds {len(blocking)} serious or critical violations on {relative} "
+                          f"({color_scheme} mode):\n" + "\n".join(blocking))
+    assert not outside
