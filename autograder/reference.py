@@ -127,7 +127,7 @@ def backward(net: Network, x, target, fwd: Forward | None = None, W2_for_hidden:
     """Backpropagation by the four equations, without autograd.
 
     ``W2_for_hidden`` replaces W2 when the error is sent back to the hidden layer; only the
-    blog's stale-weights bug uses it (see :func:`step_stale`).
+    stale-weights bug of an early version of Mazur's script (behind two of the post's numbers) uses it (see :func:`step_stale`).
     """
     x = np.asarray(x, dtype=np.float64)
     fwd = fwd or forward(net, x)
@@ -165,8 +165,10 @@ def step(net: Network, x, target, lr: float = LEARNING_RATE, bias_mode: str = "p
 
 
 def step_stale(net: Network, x, target, lr: float = LEARNING_RATE, bias_mode: str = "frozen") -> Network:
-    """The blog's bug: the output weights are updated first, and the hidden-layer gradients are
-    then computed with the already-updated W2 instead of the W2 of the forward pass."""
+    """The bug of an early version of Mazur's script (mattm/simple-neural-network, fixed in commit
+    4b6faac), whose output the post copied for two numbers: the output weights are updated first,
+    and the hidden-layer gradients are then computed with the already-updated W2 instead of the
+    W2 of the forward pass. (The post's derivation itself uses the original W2.)"""
     grads = backward(net, x, target)
     W2_new = net.W2 - lr * grads.dW2
     stale = backward(net, x, target, W2_for_hidden=W2_new)
@@ -255,7 +257,7 @@ def count_failures(grads, net: Network, x, target, tol: float = 1e-6, h: float =
 
 
 def stale_gradients(net: Network, x, target, lr: float = LEARNING_RATE) -> Gradients:
-    """The blog's bug as gradients (see :func:`step_stale`): dW2 and db2 are right, dW1 and db1
+    """The early script's stale-weights bug as gradients (see :func:`step_stale`): dW2 and db2 are right, dW1 and db1
     are computed with the output weights already updated, ``W2 - lr * dW2``."""
     grads = backward(net, x, target)
     stale = backward(net, x, target, W2_for_hidden=net.W2 - lr * grads.dW2)
@@ -275,7 +277,7 @@ def planted_bug_gradients(net: Network, x, target, bug: str) -> tuple[np.ndarray
       of net_h, ``sigmoid(out_h) * (1 - sigmoid(out_h))`` (the lesson's ``backward_buggy``);
     * ``"dW2 from net_h"``: dW2 = delta_o^T net_h, the hidden layer's net input where its output
       belongs (the exercises' ``backward_buggy``);
-    * ``"stale W2"``: the blog's stale weights (:func:`stale_gradients`, lr 0.5);
+    * ``"stale W2"``: the early script's stale weights (:func:`stale_gradients`, lr 0.5);
     * ``"sum without the 1/2"``: the gradients of ``sum (t - o)^2``, twice E's;
     * ``"biases averaged over the batch"``: db1, db2 the mean of the deltas over the batch
       instead of their sum (right for one example, wrong for a batch).

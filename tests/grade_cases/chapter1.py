@@ -15,14 +15,16 @@ from tests.hardcoded_answers import hardcoded_answers
 from tests.helpers import answer, fill_in_solutions, source_notebook, student_notebook, write_submission
 
 ASSIGNMENT = "01_forward_pass_exercises"
-CELLS = ("test_layer", "test_forward", "test_total_error", "test_mse_over_error")
-POINTS = dict(zip(CELLS, (3, 3, 2, 2)))
+CELLS = ("test_layer", "test_forward", "test_total_error", "test_mse_over_error", "test_forward_layers")
+POINTS = dict(zip(CELLS, (3, 2, 1, 1, 3)))
 
 LAYER = "def layer(x, W, b):\n    return torch.sigmoid(x @ W.T + b)\n"
 FORWARD = ("def forward(x, W1, b1, W2, b2):\n    out_h = layer(x, W1, b1)\n    return out_h, layer(out_h, W2, b2)\n")
 TOTAL = "def total_error(out, target):\n    return 0.5 * ((target - out) ** 2).sum()\n"
 RATIO = "def mse_over_error(n_outputs, batch_size):\n    return 2.0 / (n_outputs * batch_size)\n"
-RIGHT = {"layer": LAYER, "forward": FORWARD, "total_error": TOTAL, "mse_over_error": RATIO}
+LAYERS = ("def forward_layers(x, layers):\n    outputs = []\n    for W, b in layers:\n        x = layer(x, W, b)\n"
+          "        outputs.append(x)\n    return outputs\n")
+RIGHT = {"layer": LAYER, "forward": FORWARD, "total_error": TOTAL, "mse_over_error": RATIO, "forward_layers": LAYERS}
 
 # Worked-example numbers (the visible checks' expected values), for answers that copy them.
 OUT_H, OUT_O = "[0.593269992107, 0.596884378260]", "[0.751365069552, 0.772928465321]"
@@ -243,7 +245,7 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
     add("hardcoded", answer(student, hardcoded_answers(ASSIGNMENT)), passed=())
     add("partial", with_answers(total_error="def total_error(out, target):\n    return ((target - out) ** 2).sum()\n",
                                 mse_over_error=student_cell(student, "mse_over_error")),
-        passed=("test_layer", "test_forward"), message=["missing 1/2", "not answered"])
+        passed=("test_layer", "test_forward", "test_forward_layers"), message=["missing 1/2", "not answered"])
     add("transposed", with_answers(layer="def layer(x, W, b):\n    return torch.sigmoid(x @ W + b)\n"),
         passed=("test_mse_over_error",), message=["transposed weights"])
     add("no_bias", with_answers(layer="def layer(x, W, b):\n    return torch.sigmoid(x @ W.T)\n"),
@@ -258,12 +260,12 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
 
     # Notebooks that break: loops, dying kernels, memory, damaged files, wrong files.
     add("infinite_loop", with_answers(mse_over_error="def mse_over_error(n_outputs, batch_size):\n    while True:\n        pass\n"),
-        status="timeout", passed=("test_layer", "test_forward", "test_total_error"), message=["time limit"])
+        status="timeout", passed=("test_layer", "test_forward", "test_total_error", "test_forward_layers"), message=["time limit"])
     add("deaf_loop", with_answers(total_error="import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                               "while True:\n    pass\n" + TOTAL),
-        status="timeout", passed=("test_layer", "test_forward", "test_mse_over_error"), message=["killed"])
+        status="timeout", passed=("test_layer", "test_forward", "test_mse_over_error", "test_forward_layers"), message=["killed"])
     add("os_exit", with_answers(forward="import os\nos._exit(3)\n" + FORWARD),
-        status="error", passed=("test_layer", "test_mse_over_error"), message=["kernel died", "code 3"])
+        status="error", passed=("test_layer", "test_mse_over_error", "test_forward_layers"), message=["kernel died", "code 3"])
     add("memory_hog", _add_cell(copy.deepcopy(full), "layer", "hog = [bytearray(2**28) for _ in range(64)]"),
         message=["out of memory"])
     add("invalid_json", '{"cells": [ {"cell_type": "code", ', status="error", passed=(), message=["not valid JSON"])
@@ -301,10 +303,10 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
         message=["imports the course package"])
     add("attack_patch_checks", with_answers(layer=ATTACK_PATCH_CHECKS), passed=("test_mse_over_error",),
         message=["imports the course package"])
-    add("attack_frames", with_answers(forward=ATTACK_FRAMES), passed=("test_layer", "test_total_error", "test_mse_over_error"),
+    add("attack_frames", with_answers(forward=ATTACK_FRAMES), passed=("test_layer", "test_total_error", "test_mse_over_error", "test_forward_layers"),
         message=["failed test_forward"])
     add("attack_globals", with_answers(forward=ATTACK_GLOBALS),
-        passed=("test_layer", "test_total_error", "test_mse_over_error"))
+        passed=("test_layer", "test_total_error", "test_mse_over_error", "test_forward_layers"))
     add("attack_gc", with_answers(layer=ATTACK_GC))          # it computes the answer: its search finds nothing
     add("attack_audit", with_answers(layer=ATTACK_AUDIT))    # sys.audit replaced: nothing depends on it now
     course = submitted.parent.resolve()
