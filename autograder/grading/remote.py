@@ -162,7 +162,7 @@ class Remote:
 
     def call(self, target: RemoteObject, args: tuple, kwargs: dict):
         label = f"{target._label}(...)"
-        given = _tensors_in([list(args), kwargs], [])
+        given = wire.tensors_in([list(args), kwargs], torch)
         message = {"op": "call", "id": target._id, "args": wire.encode(list(args), torch, np),
                    "kwargs": wire.encode(dict(kwargs), torch, np), "grad": torch.is_grad_enabled()}
         reply = self.request(message)
@@ -201,18 +201,6 @@ class Remote:
                 except (wire.WireError, RecursionError, ValueError, TypeError) as error:
                     raise ProtocolError(f"{name}: could not be read: {error}") from None
         return out
-
-
-def _tensors_in(value, found: list) -> list:
-    if isinstance(value, torch.Tensor):
-        found.append(value)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _tensors_in(v, found)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _tensors_in(v, found)
-    return found
 
 
 def setup_namespace(sources: list[str]) -> dict:
