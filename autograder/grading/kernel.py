@@ -79,6 +79,21 @@ def make_server(shell, wire, torch, np):
     def encode(value):
         return wire.encode(value, torch, np, keep)
 
+    recorded: list = []
+
+    def recorder(function):
+        """``function`` (the notebook's ``check(name, got, expected, ...)``), keeping its last
+        failing call's values: the grader names the likely mistake from them."""
+        def check(*args, **kwargs):
+            __tracebackhide__ = True  # IPython leaves this frame out of tracebacks  # noqa: F841
+            try:
+                return function(*args, **kwargs)
+            except AssertionError:
+                recorded[:] = [args[:3]]
+                raise
+        check.__doc__, check.__wrapped__ = function.__doc__, function
+        return check
+
     def answer(request: dict) -> dict:
         op = request.get("op")
         if op == "record":   # wrap the notebook's function of this name (see recorder)
