@@ -266,7 +266,7 @@ def _same_task(task: dict, result: dict) -> bool:
 def _crashed(task: dict, exitcode) -> dict:
     if task["kind"] == "trusted":
         return {"kind": "trusted", "assignment_id": task["master"].assignment, "digest": task["master"].digest,
-                "checks": {}, "problems_fatal": [f"the grader's worker process died (exit code {exitcode})"],
+                "problems_fatal": [f"the grader's worker process died (exit code {exitcode})"],
                 "warnings": []}
     master = task["master"]
     return {"kind": "submission", "student_id": task["student_id"], "assignment_id": task["assignment_id"],

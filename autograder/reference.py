@@ -380,19 +380,9 @@ def tanh_hidden_gradients(net: Network, x, target) -> tuple[np.ndarray, ...]:
 
 def backward_layers(layers, x, target) -> list[tuple[np.ndarray, np.ndarray]]:
     """``[(dW1, db1), ..., (dWL, dbL)]`` of E = 1/2 sum (t - o)^2 (summed over a batch) for a
-    sigmoid network of any depth: (BP1) at the output, (BP2) once per layer on the way back,
-    (BP3) and (BP4) summed over the rows of a batch."""
-    acts = [np.asarray(x, dtype=np.float64)] + forward_layers(x, layers)
-    out = acts[-1]
-    delta = (out - np.asarray(target, dtype=np.float64)) * out * (1 - out)          # BP1
-    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (one example is a batch of one row)
-    grads = []
-    for l in range(len(layers) - 1, -1, -1):
-        a = acts[l]                                                                  # the layer's input
-        grads.append((rows(delta).T @ rows(a), rows(delta).sum(axis=0)))           # BP4, BP3
-        if l > 0:
-            delta = (delta @ np.asarray(layers[l][0], dtype=np.float64)) * a * (1 - a)   # BP2
-    return grads[::-1]
+    sigmoid network of any depth given as (W, b) layers: :func:`deep_backward`, paired by layer."""
+    weights, biases = zip(*layers)
+    return list(zip(*deep_backward(weights, biases, x, target)))
 
 
 def train_momentum(net: Network, x, target, lr: float, momentum: float, steps: int) -> tuple[Network, np.ndarray]:

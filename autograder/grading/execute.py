@@ -26,7 +26,6 @@ class Execution:
     results: list                                  # StepResult or None (not run), aligned with steps
     events: list = field(default_factory=list)     # what went wrong, for the message: (step index, text)
     start_error: str | None = None
-    over_budget: bool = False
     oom: bool = False
     output_exhausted: bool = False
 
@@ -133,7 +132,6 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
             if left <= 0:
                 execution.events.append((i, f"the notebook ran past its time budget of {budget:g} s (cells, restarts "
                                             "and replays together); the rest was not run"))
-                execution.over_budget = True
                 break
             if step.kind == "hidden":
                 result = _hidden_status(remote.run_hidden(step.code, step.grade_id, namespace, kernel,

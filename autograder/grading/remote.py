@@ -148,13 +148,17 @@ class Remote:
         except wire.WireError as error:
             raise ProtocolError(f"the kernel's answer could not be read: {error}") from None
 
-    def ask(self, message: dict, label: str):
+    def answered(self, message: dict, label: str, raised: str) -> dict:
+        """The kernel's reply to ``message``; a StudentError if the student's code raised (said
+        as ``raised``) or its result could not be sent (said as ``label``)."""
         reply = self.request(message)
         if reply.get("ok") is not True:
             text = str(reply.get("error", "no answer"))[:1000]
-            if reply.get("wire"):
-                raise StudentError(f"{label}: {text}")
-            raise StudentError(f"{label} raised {text}")
+            raise StudentError(f"{label}: {text}" if reply.get("wire") else f"{raised} raised {text}")
+        return reply
+
+    def ask(self, message: dict, label: str):
+        reply = self.answered(message, label, label)
         try:
             return self._decode(reply.get("result"), label)
         except (wire.WireError, RecursionError, ValueError, TypeError) as error:
@@ -165,10 +169,7 @@ class Remote:
         given = wire.tensors_in([list(args), kwargs], torch)
         message = {"op": "call", "id": target._id, "args": wire.encode(list(args), torch, np),
                    "kwargs": wire.encode(dict(kwargs), torch, np), "grad": torch.is_grad_enabled()}
-        reply = self.request(message)
-        if reply.get("ok") is not True:
-            text = str(reply.get("error", "no answer"))[:1000]
-            raise StudentError(f"{target._label}: {text}" if reply.get("wire") else f"{label} raised {text}")
+        reply = self.answered(message, target._label, label)
         try:
             result = self._decode(reply.get("result"), label)
             after = [wire.decode(d, torch, np) for d in reply.get("after", [])]

@@ -20,9 +20,11 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import autograder
@@ -182,8 +184,6 @@ class Limits:
             return []
 
     def kill_all(self) -> None:
-        import signal
-        import time
         for _ in range(50):
             pids = self.pids()
             if not pids:
@@ -211,5 +211,4 @@ class Limits:
                 except FileNotFoundError:
                     break
                 except OSError:
-                    import time
                     time.sleep(0.02)
