@@ -98,6 +98,14 @@ def test_feedback_pages_show_points_and_never_the_hidden_tests(graded):
         assert f"{float(graded.rows[student_id]['score']):g} of 10 points" in text
 
 
+def test_a_syntax_error_is_reported_as_one(graded):
+    """The student's page says which answer cell has the syntax error and on which line, and each
+    test that needed the missing name says why it is missing (not only "name is not defined")."""
+    page = (graded.out / "feedback" / "syntax_error" / A / f"{A}.html").read_text()
+    assert "Answer cell layer raised SyntaxError: expected &#x27;:&#x27; (line 1 of the cell)" in page
+    assert page.count("`layer` is not defined: the answer cell layer failed with SyntaxError") >= 2
+
+
 def test_student_code_runs_in_a_sandbox(graded):
     """Where bubblewrap works (CI installs it), the course folder does not exist for student code."""
     from autograder.grading import sandbox

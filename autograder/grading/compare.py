@@ -4,6 +4,8 @@ without an error and every hidden check, run by the grader outside the kernel
 hidden checks' expected values and comparisons never were in the kernel."""
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,11 +82,59 @@ def _visible_failure(result) -> str:
     return f"a visible check failed: {result.ename}: {result.evalue}".rstrip(": ")
 
 
+def error_text(ename: str, evalue: str) -> str:
+    """An error as the student should read it: a syntax error with its line in the cell (IPython
+    names the cell's temporary file, which means nothing to the student)."""
+    found = re.fullmatch(r"(.*) \([^()]*, line (\d+)\)", evalue or "", re.DOTALL)
+    if ename in ("SyntaxError", "IndentationError", "TabError") and found:
+        return f"{ename}: {found.group(1)} (line {found.group(2)} of the cell)"
+    return f"{ename}: {evalue}".rstrip(": ")
+
+
+def defined_names(source: str) -> set[str]:
+    """The names a cell's code defines at top level (functions, classes, assignments)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def broken_answers(master, steps, results) -> dict[str, str]:
+    """name -> why it is missing, for each name an answer cell should define (as its solution
+    does) whose cell failed: a test's "name 'layer' is not defined" then says why."""
+    broken = {}
+    for step, result in zip(steps, results):
+        if step.kind != "student" or result is None or result.status != "error":
+            continue
+        cell = master.cells.get(step.grade_id) if step.grade_id else None
+        if not cell or not cell["solution"]:
+            continue
+        for name in defined_names(cell["source"]):
+            broken.setdefault(name, f"the answer cell {step.grade_id} failed with {error_text(result.ename, result.evalue)}")
+    return broken
+
+
+def explain(failure: str, broken: dict[str, str]) -> str:
+    found = re.search(r"name '(\w+)' is not defined", failure)
+    if found and found.group(1) in broken:
+        return f"`{found.group(1)}` is not defined: {broken[found.group(1)]}"
+    return failure
+
+
 def evaluate(master, prepared, execution, timeout: float) -> Evaluation:
     steps, results = prepared.steps, execution.results
     flags: list[tuple[str, bool]] = []
     notes: list[str] = []
     verdicts = []
+    broken = broken_answers(master, steps, results)
     for grade_id, points in master.graded:
         verdict = CellVerdict(grade_id, 0.0, points, False)
         failures = []
@@ -121,7 +171,7 @@ def evaluate(master, prepared, execution, timeout: float) -> Evaluation:
                 verdict.problems.append("died")
         verdict.passed = not failures
         verdict.points = points if verdict.passed else 0.0
-        verdict.failure = failures[0] if failures else ""
+        verdict.failure = explain(failures[0], broken) if failures else ""
         verdicts.append(verdict)
 
     for i, text in execution.events:
@@ -129,6 +179,10 @@ def evaluate(master, prepared, execution, timeout: float) -> Evaluation:
         where = f"test cell {step.grade_id}" if step.kind in ("visible", "hidden") else (
             f"cell {step.grade_id}" if step.grade_id else f"cell {step.cell + 1 if step.cell is not None else '?'}")
         notes.append(f"{where} {text}" if text.startswith(("ran", "gave", "could")) else f"{where}: {text}")
+    for step, result in zip(steps, results):
+        if step.kind == "student" and result is not None and result.status == "error" and result.ename != "NotImplementedError":
+            where = f"answer cell {step.grade_id}" if step.grade_id else f"cell {step.cell + 1 if step.cell is not None else '?'}"
+            notes.append(f"{where} raised {error_text(result.ename, result.evalue)}")
     if execution.output_exhausted:
         notes.append("the notebook printed more than the grader keeps; the rest of its output was dropped")
     if any(r is not None and r.ename == "ModuleNotFoundError" and "autograder" in r.evalue for r in results):

@@ -185,7 +185,7 @@ STUDENTS = ["correct", "blank", "hardcoded", "partial", "transposed", "no_bias",
             "attack_allclose", "attack_subclass", "attack_reference", "attack_patch_checks", "attack_frames",
             "attack_globals", "attack_gc", "attack_audit", "attack_read_solutions", "attack_introspect",
             "attack_symlink", "symlink_beside", "spinner", "disk_filler", "fork_bomb", "output_flood",
-            "children_memory", "surrogate"]
+            "children_memory", "surrogate", "syntax_error"]
 
 
 def other_assignment(course: Path) -> nbformat.NotebookNode:
@@ -257,6 +257,11 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
     add("stderr_warning", with_answers(layer="import sys, warnings\n" + LAYER.replace(
         "    return", "    warnings.warn('layer: this is only a warning', RuntimeWarning)\n"
                      "    print('debugging layer', file=sys.stderr)\n    return")))
+
+    # A syntax error is reported as one, with its line, wherever the missing name is used.
+    add("syntax_error", with_answers(layer=LAYER.replace("b):", "b)")), passed=("test_mse_over_error",),
+        message=["answer cell layer raised SyntaxError: expected ':' (line 1 of the cell)",
+                 "`layer` is not defined: the answer cell layer failed with SyntaxError"])
 
     # Notebooks that break: loops, dying kernels, memory, damaged files, wrong files.
     add("infinite_loop", with_answers(mse_over_error="def mse_over_error(n_outputs, batch_size):\n    while True:\n        pass\n"),
