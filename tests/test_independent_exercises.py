@@ -5,7 +5,8 @@ its own exercise's answer defines (a static check over every exercise). Then eve
 graded with `python -m autograder grade` for two students who answered everything as the
 solutions do except the first exercise's function: one with a syntax error in its cell, one whose
 function raises. Every later exercise gets its full points, except those whose answer calls the
-first one, as their text tells the student to (BUILDS_ON_FIRST).
+first one, as their text tells the student to (BUILDS_ON_FIRST). A third student breaks chapter
+6's backward_deep, which another check used to call (LATER).
 """
 from __future__ import annotations
 
@@ -85,6 +86,17 @@ def raising_answers(student_nb, source_nb):
 
 BREAKERS = {"syntax_error": broken_answers, "raises": raising_answers}
 
+# One more: chapter 6's count_failures check used to pass the student's backward_deep (exercise 3).
+LATER = ("06_gradient_checking_exercises", "backward_deep", "test_backward_deep")
+
+
+def broken_later_answer(student_nb, source_nb):
+    """Answered as in the source, but the answer cell LATER names has a syntax error."""
+    full = fill_in_solutions(student_nb, source_nb)
+    cell = next(c for c in full.cells if c.metadata.get("nbgrader", {}).get("grade_id") == LATER[1])
+    cell.source = cell.source.replace("def ", "def (", 1)
+    return full
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -95,6 +107,8 @@ def graded(tmp_path_factory):
         student = nbformat.read(student_notebook(assignment), 4)
         for student_id, breaker in BREAKERS.items():
             write_submission(course / "submitted", student_id, assignment, breaker(student, source))
+        if assignment == LATER[0]:
+            write_submission(course / "submitted", "later_syntax_error", assignment, broken_later_answer(student, source))
     done = run([sys.executable, "-m", "autograder", "grade", "submitted", "--workers", "2", "--timeout", TIMEOUT],
                cwd=course, timeout=3600)
     assert done.returncode == 0, done.stdout
@@ -112,3 +126,10 @@ def test_a_broken_first_answer_costs_only_the_exercises_that_use_it(graded, assi
     assert {grade_id: float(row[grade_id]) for grade_id in expected} == expected, row
     assert float(row["score"]) == sum(expected.values()), row
     assert float(row["max_score"]) == 10, row
+
+
+def test_a_broken_later_answer_costs_only_its_own_points(graded):
+    row = graded[("later_syntax_error", LATER[0])]
+    cells = exercises(nbformat.read(source_notebook(LATER[0]), 4))
+    expected = {cell.grade_id: 0.0 if cell.grade_id == LATER[2] else cell.points for cell in cells}
+    assert {grade_id: float(row[grade_id]) for grade_id in expected} == expected, row
