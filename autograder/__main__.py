@@ -10,9 +10,11 @@ from . import release
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    rel = commands.add_parser("release", help="regenerate the student notebooks in chapters/ from solutions/")
+    rel = commands.add_parser("release", help="restate the points in the text from the test cells, then "
+                                              "regenerate the student notebooks in chapters/ from solutions/")
     rel.add_argument("--check", action="store_true",
-                     help="write nothing; exit 1 if a committed student notebook differs from a fresh release")
+                     help="write nothing; exit 1 if a committed student notebook differs from a fresh "
+                          "release or stated points differ from the test cells'")
     grade = commands.add_parser(
         "grade", help="grade a class: SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb",
         description="Grade every submission in parallel, sandboxed, with a time limit per cell; write grades.csv, "
@@ -41,13 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                            assignment=args.assignment, course_path=args.course, memory_gb=args.memory,
                            sandbox=not args.no_sandbox)
     if args.command == "release":
-        if args.check:
-            stale = release.out_of_date()
-            for name in stale:
-                print(f"chapters/{name} differs from a fresh release: run `python -m autograder release`")
-            return 1 if stale else 0
-        for path in release.release():
-            print(f"wrote {path.relative_to(release.ROOT)}")
+        return release.main(check=args.check)
     return 0
 
 

@@ -48,14 +48,46 @@ def test_math_is_served_from_the_site(site):
 
 
 def test_points_stated_in_each_lesson_are_the_assignments_points():
-    """The lesson lists each exercise with its points; they must be the nbgrader points."""
+    """Every "(N points)" of the text, in each exercise's heading (solutions/ and the student
+    notebooks) and in each lesson's list of exercises, is the nbgrader points of its test cells."""
+    from autograder import release
+
+    assert release.points_disagreements() == [], "run `python -m autograder release`"
+
+
+def test_changed_points_are_restated_everywhere_and_the_feedback_shows_them_once(tmp_path):
+    """Give a test cell other points: every place that states them is named, `sync_points` (the first
+    step of `python -m autograder release`) restates the headings and the lesson's list, and the
+    feedback page's title for the exercise carries no stale "(N points)"."""
+    import shutil
+
     import nbformat
 
-    from tests.helpers import graded_cells, source_notebook
+    from autograder import release
+    from autograder.grading.course import Course
+    from tests.helpers import CHAPTERS, ROOT, source_notebook
 
-    for assignment in assignments():
-        lesson = source_notebook(assignment).name.replace("_exercises.ipynb", ".ipynb")
-        text = "\n".join(c.source for c in nbformat.read(student_notebook(assignment).parent / lesson, 4).cells if c.cell_type == "markdown")
-        stated = [int(n) for n in re.findall(r"\((\d+) points?\)", text)]
-        graded = [cell["points"] for cell in graded_cells(nbformat.read(source_notebook(assignment), 4)).values()]
-        assert stated == graded, f"{lesson} states points {stated}, the assignment gives {graded}"
+    assignment = assignments()[0]
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    shutil.copytree(CHAPTERS, tmp_path / "chapters", ignore=shutil.ignore_patterns("_*", ".*"))
+    path = tmp_path / source_notebook(assignment).relative_to(ROOT)
+    nb = nbformat.read(path, 4)
+    test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    test_cell.metadata.nbgrader.points += 1
+    nbformat.write(nb, path)
+    lesson = f"chapters/{path.name.replace('_exercises.ipynb', '.ipynb')}"
+
+    named = "\n".join(release.points_disagreements(tmp_path))
+    for place in [path.relative_to(tmp_path), f"chapters/{path.name}", lesson]:
+        assert str(place) in named, f"{place} is not named:\n{named}"
+    changed = "\n".join(release.sync_points(tmp_path))
+    assert str(path.relative_to(tmp_path)) in changed and lesson in changed, changed
+    assert release.sync_points(tmp_path) == [], "a second sync has nothing left to change"
+    left = release.points_disagreements(tmp_path)
+    assert len(left) == 1 and left[0].startswith(f"chapters/{path.name}: "), left  # release regenerates it
+
+    master = Course(tmp_path).master(assignment)
+    grade_id, points = master.graded[0]
+    assert points == test_cell.metadata.nbgrader.points
+    assert "point" not in master.titles[grade_id] and master.titles[grade_id].startswith("Exercise 1"), master.titles

@@ -133,8 +133,10 @@ class Course:
         for index, (cell, out) in enumerate(zip(source.cells, released.cells)):
             if cell.cell_type == "markdown":
                 heading = re.search(r"^#+\s*(.+)$", cell.source, re.MULTILINE)
-                if heading:  # markdown's code and math marks read badly in a plain title
-                    title = re.sub(r"[`$*]", "", heading.group(1)).strip()
+                if heading:  # markdown's code and math marks read badly in a plain title; the page
+                    # shows the points itself, so a "(N points)" in the heading is left out
+                    title = re.sub(r"[`$*]", "", heading.group(1))
+                    title = re.sub(r"\s*\(\d+(?:\.\d+)? points?\)\s*$", "", title).strip()
             meta = cell.metadata.get("nbgrader", {})
             grade_id = meta.get("grade_id")
             if not grade_id:
