@@ -247,11 +247,11 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
                                 mse_over_error=student_cell(student, "mse_over_error")),
         passed=("test_layer", "test_forward", "test_forward_layers"), message=["missing 1/2", "not answered"])
     add("transposed", with_answers(layer="def layer(x, W, b):\n    return torch.sigmoid(x @ W + b)\n"),
-        passed=("test_mse_over_error",), message=["transposed weights"])
+        passed=("test_total_error", "test_mse_over_error"), message=["transposed weights"])
     add("no_bias", with_answers(layer="def layer(x, W, b):\n    return torch.sigmoid(x @ W.T)\n"),
-        passed=("test_mse_over_error",), message=["bias forgotten"])
+        passed=("test_total_error", "test_mse_over_error"), message=["bias forgotten"])
     add("relu", with_answers(layer="def layer(x, W, b):\n    return torch.relu(x @ W.T + b)\n"),
-        passed=("test_mse_over_error",), message=["wrong activation"])
+        passed=("test_total_error", "test_mse_over_error"), message=["wrong activation"])
     add("float32", with_answers(layer="def layer(x, W, b):\n    return torch.sigmoid(x.float() @ W.float().T + b.float())\n"),
         passed=("test_total_error", "test_mse_over_error"), message=["float32 where float64"])
     add("stderr_warning", with_answers(layer="import sys, warnings\n" + LAYER.replace(
@@ -259,7 +259,7 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
                      "    print('debugging layer', file=sys.stderr)\n    return")))
 
     # A syntax error is reported as one, with its line, wherever the missing name is used.
-    add("syntax_error", with_answers(layer=LAYER.replace("b):", "b)")), passed=("test_mse_over_error",),
+    add("syntax_error", with_answers(layer=LAYER.replace("b):", "b)")), passed=("test_total_error", "test_mse_over_error"),
         message=["answer cell layer raised SyntaxError: expected ':' (line 1 of the cell)",
                  "`layer` is not defined: the answer cell layer failed with SyntaxError"])
 
@@ -270,7 +270,8 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
                                               "while True:\n    pass\n" + TOTAL),
         status="timeout", passed=("test_layer", "test_forward", "test_mse_over_error", "test_forward_layers"), message=["killed"])
     add("os_exit", with_answers(forward="import os\nos._exit(3)\n" + FORWARD),
-        status="error", passed=("test_layer", "test_mse_over_error", "test_forward_layers"), message=["kernel died", "code 3"])
+        status="error", passed=("test_layer", "test_total_error", "test_mse_over_error", "test_forward_layers"),
+        message=["kernel died", "code 3"])
     add("memory_hog", _add_cell(copy.deepcopy(full), "layer", "hog = [bytearray(2**28) for _ in range(64)]"),
         message=["out of memory"])
     add("invalid_json", '{"cells": [ {"cell_type": "code", ', status="error", passed=(), message=["not valid JSON"])
@@ -304,9 +305,9 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
         message=["failed test_layer"])
     add("attack_subclass", with_answers(layer=ATTACK_SUBCLASS), status="flagged",
         passed=("test_total_error", "test_mse_over_error"), message=["Agreeable"])
-    add("attack_reference", with_answers(layer=ATTACK_REFERENCE), passed=("test_mse_over_error",),
+    add("attack_reference", with_answers(layer=ATTACK_REFERENCE), passed=("test_total_error", "test_mse_over_error"),
         message=["imports the course package"])
-    add("attack_patch_checks", with_answers(layer=ATTACK_PATCH_CHECKS), passed=("test_mse_over_error",),
+    add("attack_patch_checks", with_answers(layer=ATTACK_PATCH_CHECKS), passed=("test_total_error", "test_mse_over_error"),
         message=["imports the course package"])
     add("attack_frames", with_answers(forward=ATTACK_FRAMES), passed=("test_layer", "test_total_error", "test_mse_over_error", "test_forward_layers"),
         message=["failed test_forward"])
@@ -319,7 +320,7 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
     add("attack_read_solutions", with_answers(layer=READ_SOLUTIONS.format(path=str(solutions)) + LAYER))
     add("attack_introspect", with_answers(layer=ATTACK_INTROSPECT.replace("COURSE", repr(str(course))),
                                           forward='print("findings:", findings)\n' + FORWARD),
-        passed=("test_mse_over_error",), message=["failed test_layer"])
+        passed=("test_total_error", "test_mse_over_error"), message=["failed test_layer"])
     (submitted / "attack_symlink" / ASSIGNMENT).mkdir(parents=True)
     (submitted / "attack_symlink" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").symlink_to(solutions)
     expect["attack_symlink"] = {"status": "error", "score": 0, "message": ["symbolic link"], "cells": _scores()}
@@ -333,7 +334,7 @@ def build(submitted: Path, other_notebook: nbformat.NotebookNode) -> dict[str, d
     add("output_flood", _add_cell(copy.deepcopy(full), "layer", OUTPUT_FLOOD), message=["more than the grader keeps"])
     # The kernel reclaims memory for seconds before it kills a child: this cell may pass the time limit.
     add("children_memory", _add_cell(copy.deepcopy(full), "layer", CHILDREN_MEMORY), status=("ok", "timeout"))
-    add("surrogate", with_answers(layer=SURROGATE), passed=("test_mse_over_error",),
+    add("surrogate", with_answers(layer=SURROGATE), passed=("test_total_error", "test_mse_over_error"),
         message=["ValueError"])
     return expect
 
