@@ -46,7 +46,11 @@ def page_block(heading: str, containing: str) -> str:
 
 
 def shell(block: str, course: Path, home: Path) -> subprocess.CompletedProcess:
-    """Run an instructors.md command block as written, from the course folder, in a fresh shell."""
+    """Run an instructors.md command block as written, from the course folder, in a fresh shell,
+    with HOME set and `.venv/bin` meaning this environment's (a course copy has no `.venv`; a link
+    would not do: the sandbox shows the kernel the environment's real path only)."""
+    venv = str(Path(sys.executable).parent)
+    block = block.replace("$PWD/.venv/bin", venv).replace(".venv/bin", venv)
     env = dict(os.environ, HOME=str(home))
     return subprocess.run(["bash", "-e", "-c", block], cwd=course, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
@@ -67,9 +71,8 @@ def notebooks():
 
 
 def lms_course(tmp: Path, config: str = "") -> Path:
-    """A course folder where the page's commands run as written: `.venv` links to this one."""
+    """A course folder where the page's commands run (see shell), and a home with Downloads/."""
     course = make_course(tmp / "course")
-    (course / ".venv").symlink_to(Path(sys.executable).parent.parent)
     with open(course / "nbgrader_config.py", "a") as f:
         f.write(config)
     (tmp / "home" / "Downloads").mkdir(parents=True)
