@@ -36,6 +36,7 @@ class Late:
 
     seconds: float | None = None
     marker: str = ""          # e.g. Canvas's _LATE, where the time is all the LMS gave
+    problem: str = ""         # why no penalty could be computed, for the instructor
 
     @property
     def is_late(self) -> bool:
@@ -43,8 +44,10 @@ class Late:
 
     def text(self) -> str:
         if self.seconds and self.seconds > 0:
-            return _duration(self.seconds)
-        return f"late ({self.marker}; time unknown)" if self.marker else ""
+            text = _duration(self.seconds)
+        else:
+            text = f"late ({self.marker}; time unknown)" if self.marker else ""
+        return f"{text} ({self.problem})" if text and self.problem else text
 
 
 def _duration(seconds: float) -> str:
@@ -142,10 +145,15 @@ def penalty_rule(course):
         if not late.is_late:
             return None
         if late.seconds:
-            penalty = plugin.late_submission_penalty(student, score, late.seconds)
+            try:
+                penalty = plugin.late_submission_penalty(student, score, late.seconds)
+            except Exception as error:  # the course's own rule: one row's failure, the class goes on
+                late.problem = f"no penalty: the late-penalty plugin failed: {type(error).__name__}: {error}"[:300]
+                return None
         elif type(plugin) is LateSubmissionPlugin:  # only a marker: nbgrader's own methods need no time
             penalty = score if plugin.penalty_method == "zero" else None
         else:  # a plugin of the course's own needs the time, which the LMS did not give
+            late.problem = "no penalty: the course's late-penalty plugin needs the time late"
             return None
         return None if penalty is None else min(max(float(penalty), 0.0), score)
     return rule

@@ -50,7 +50,7 @@ def shell(block: str, course: Path, home: Path) -> subprocess.CompletedProcess:
     with HOME set and `.venv/bin` meaning this environment's (a course copy has no `.venv`; a link
     would not do: the sandbox shows the kernel the environment's real path only)."""
     venv = str(Path(sys.executable).parent)
-    block = block.replace("$PWD/.venv/bin", venv).replace(".venv/bin", venv)
+    block = re.sub(r"(?:\$PWD/)?\.venv/bin", venv, block)
     env = dict(os.environ, HOME=str(home))
     return subprocess.run(["bash", "-e", "-c", block], cwd=course, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
@@ -252,7 +252,11 @@ def test_a_marker_alone_is_penalised_only_by_nbgraders_own_methods(tmp_path):
     assert lms.penalty_rule(Course(zero))("s", 7.0, lms.Late(marker="Canvas _LATE")) == 7.0
     assert lms.penalty_rule(Course(lms_course(tmp_path / "b")))("s", 7.0, lms.Late(marker="Canvas _LATE")) is None
     own = lms_course(tmp_path / "c", '\nc.AssignLatePenalties.plugin_class = "tests.lms_cases.late_plugin.PointPerHour"\n')
-    assert lms.penalty_rule(Course(own))("s", 7.0, lms.Late(marker="Canvas _LATE")) is None
+    marked = lms.Late(marker="Canvas _LATE")
+    assert lms.penalty_rule(Course(own))("s", 7.0, marked) is None
+    assert marked.text() == "late (Canvas _LATE; time unknown) (no penalty: the course's late-penalty plugin needs the time late)"
+    failing = lms.Late(seconds=float("inf"))  # a plugin that fails on a row: that row says so, no penalty
+    assert lms.penalty_rule(Course(own))("s", 7.0, failing) is None and "plugin failed: OverflowError" in failing.problem
 
 
 def write_grades(folder: Path, rows: list[tuple[str, str, str, str]]) -> Path:

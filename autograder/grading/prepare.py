@@ -115,7 +115,8 @@ def locate(folder: Path, master: Master, all_ids: dict[str, set]) -> tuple[Path,
     mine = all_ids.get(master.assignment, set(master.order))
     newest, older = newest_version(notebooks, master.notebook_name)
     if newest is not None and newest != expected:
-        notes.append(f"graded {newest.name}, the newest submission (the LMS numbers resubmissions -1, -2...)"
+        notes.append(f"graded {newest.name}, the newest submission (renamed by the LMS, which numbers resubmissions "
+                     "-1, -2...)"
                      + (f"; older, not graded: {', '.join(p.name for p in older)}" if older else ""))
         expected = newest
 
