@@ -204,7 +204,10 @@ def _match_columns(header: list[str], assignments: list[str], mapping: dict[str,
 def _score(row: dict, points: float | None) -> tuple[str, str | None]:
     """The cell for a grades.csv row (its score is final: manual scores and late penalties in),
     scaled to the LMS's points where they differ; and a note when they did."""
-    score, max_score = float(row["score"]), float(row["max_score"] or 0)
+    try:
+        score, max_score = float(row["score"]), float(row["max_score"] or 0)
+    except (TypeError, ValueError):  # a hand-edited grades.csv: this cell stays empty, the rest is written
+        return "", f"{row['student_id']}: the score {row['score']!r} in grades.csv is not a number; left empty"
     if points is None or max_score == 0 or abs(points - max_score) < 1e-9:
         return f"{score:g}", None
     return f"{round(score * points / max_score, 2):g}", f"{row['assignment_id']}: scaled from {max_score:g} to {points:g} points"

@@ -84,26 +84,32 @@ def lms_course(tmp: Path, config: str = "") -> Path:
 @pytest.fixture(scope="module")
 def canvas(tmp_path_factory):
     """A Canvas download of five students (two named John Doe, a hyphenated name, a late one, a
-    resubmission whose first version was kept), collected by the page's commands and graded, with
-    the course's penalty for late work set to "zero"."""
+    resubmission), collected and graded by the page's commands (Collect, then Resubmissions), with
+    the course's penalty for late work set to "zero"; then the resubmitter's first version is put
+    back next to the new one and the class graded again."""
     tmp = tmp_path_factory.mktemp("canvas")
     course = lms_course(tmp, '\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
     home = tmp / "home"
     right, blank = notebooks()
-    with zipfile.ZipFile(home / "Downloads" / "submissions.zip", "w") as z:
-        z.writestr(f"doejohn_1001_5001_{A}.ipynb", right)
-        z.writestr(f"doejohn_1002_5002_{A}.ipynb", blank)
-        z.writestr(f"smith-jonesann_1003_5003_{A}.ipynb", right)
-        z.writestr(f"leekim_LATE_1004_5004_{A}.ipynb", right)
-        z.writestr(f"parksam_1005_5005_{A}.ipynb", blank)
+
+    def download(sam: tuple[str, str]):
+        with zipfile.ZipFile(home / "Downloads" / "submissions.zip", "w") as z:
+            z.writestr(f"doejohn_1001_5001_{A}.ipynb", right)
+            z.writestr(f"doejohn_1002_5002_{A}.ipynb", blank)
+            z.writestr(f"smith-jonesann_1003_5003_{A}.ipynb", right)
+            z.writestr(f"leekim_LATE_1004_5004_{A}.ipynb", right)
+            z.writestr(*sam)
+
+    download((f"parksam_1005_5005_{A}.ipynb", blank))
     collected = shell(page_block("### 2. Collect", "submissions.zip"), course, home)
     assert collected.returncode == 0, collected.stdout
-    # Sam resubmitted: his new file, as Canvas names it, lands next to the first download.
-    archive = course / "downloaded" / A / "archive"
-    (archive / f"parksam_1005_5105_{A}-1.ipynb").write_text(right)
-    again = nbgrader("zip_collect", A, "--force", f"--FileNameCollectorPlugin.named_regexp={lms.CANVAS_REGEXP}",
-                     cwd=course)
+    # Sam resubmits; the instructor downloads again and follows the page.
+    download((f"parksam_1005_5105_{A}-1.ipynb", right))
+    again = shell(page_block("### Resubmissions", "zip_collect").replace("--timeout 30", "--timeout 15"), course, home)
     assert again.returncode == 0, again.stdout
+    assert sorted(p.name for p in (course / "submitted" / "1005" / A).iterdir()) == [f"{A}-1.ipynb"]
+    # His first version put back by hand: both versions in his folder, the newest is graded.
+    (course / "submitted" / "1005" / A / f"{A}.ipynb").write_text(blank)
     done = grade(course, "submitted", "--workers", "2", "--timeout", "15")
     return SimpleNamespace(course=course, home=home, done=done, rows=grades(course / "graded"))
 
@@ -114,8 +120,6 @@ def test_the_page_collects_canvas_by_user_id(canvas):
     assert page_block("### 2. Collect", "submissions.zip").count(lms.CANVAS_REGEXP) == 1
     folders = sorted(p.name for p in (canvas.course / "submitted").iterdir())
     assert folders == ["1001", "1002", "1003", "1004", "1005"]
-    assert sorted(p.name for p in (canvas.course / "submitted" / "1005" / A).iterdir()) == [
-        f"{A}-1.ipynb", f"{A}.ipynb"]
 
 
 def test_canvas_rows_are_graded_by_user_id(canvas):
@@ -133,6 +137,7 @@ def test_the_late_one_is_marked_and_penalised_as_configured(canvas):
 
 
 def test_the_newest_resubmission_is_graded_and_the_row_says_so(canvas):
+    assert "grading 1 of 5 submissions" in canvas.done.stdout  # only the folder that changed
     message = canvas.rows["1005"]["message"]
     assert f"graded {A}-1.ipynb, the newest submission" in message
     assert f"older, not graded: {A}.ipynb" in message
@@ -272,13 +277,14 @@ def write_grades(folder: Path, rows: list[tuple[str, str, str, str]]) -> Path:
 
 def test_the_canvas_export_matches_columns_scales_and_warns(tmp_path):
     graded = write_grades(tmp_path / "graded", [("1001", "essay", "8", "10"), ("1002", "essay", "5", "10"),
-                                                 ("4242", "essay", "9", "10")])
+                                                 ("4242", "essay", "9", "10"), ("1003", "essay", "n/a", "10")])
     text, warnings = lms.export_canvas(lms.read_grades(graded), CASES / "canvas_roster.csv", {"essay": "70002"})
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][5] == "Essay on gradients (70002)" and len(table[0]) == 6
     assert {r[1]: r[5] for r in table[2:]} == {"1001": "4", "1002": "2.5", "1003": "", "1004": "", "1005": "",
                                                "1006": ""}
     assert "essay: scaled from 10 to 5 points" in warnings
+    assert "1003: the score 'n/a' in grades.csv is not a number; left empty" in warnings
     assert any("graded but not in the roster (not exported): 4242" in w for w in warnings)
     with pytest.raises(lms.ExportError, match="--column essay="):
         lms.export_canvas(lms.read_grades(graded), CASES / "canvas_roster.csv", {})
