@@ -1,4 +1,5 @@
-"""Command line: ``python -m autograder release [--check]`` and ``python -m autograder grade SUBMISSIONS``."""
+"""Command line: ``python -m autograder release [--check]``, ``python -m autograder grade SUBMISSIONS`` and
+``python -m autograder export --to canvas|moodle --roster FILE``."""
 from __future__ import annotations
 
 import argparse
@@ -35,13 +36,41 @@ def main(argv: list[str] | None = None) -> int:
                        help="memory limit of each student's kernel (default: 4)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code without bubblewrap even where it is available")
+    grade.add_argument("--student", metavar="ID", action="append", default=None,
+                       help="grade (again) only this student, keeping every other row; repeatable")
+    export = commands.add_parser(
+        "export", help="write grades.csv's scores into the file Canvas or Moodle imports",
+        description="Fill the roster downloaded from the LMS (Canvas: the gradebook export; Moodle: the "
+                    "assignment's grading worksheet) with each student's score, by the LMS's user id.")
+    export.add_argument("graded", metavar="GRADED_DIR", nargs="?", default="graded",
+                        help="the grader's output folder (default: graded)")
+    export.add_argument("--to", choices=("canvas", "moodle"), required=True)
+    export.add_argument("--roster", metavar="FILE", required=True,
+                        help="the CSV downloaded from the LMS: Canvas's gradebook export, Moodle's grading worksheet")
+    export.add_argument("--out", metavar="FILE", default=None,
+                        help="where to write (default: GRADED_DIR/canvas_import.csv or moodle_import.csv)")
+    export.add_argument("--assignment", metavar="ID", default=None, help="export this assignment only")
+    export.add_argument("--column", metavar="ASSIGNMENT=CANVAS_ID", action="append", default=[],
+                        help="Canvas: the gradebook column of an assignment whose title is not its id; repeatable")
     args = parser.parse_args(argv)
+
+    if args.command == "export":
+        from . import lms
+        try:
+            path, warnings = lms.export(args.graded, args.to, args.roster, args.out, args.assignment, args.column)
+        except lms.ExportError as error:
+            print(f"python -m autograder export: {error}", file=sys.stderr)
+            return 2
+        for text in warnings:
+            print(f"warning: {text}", file=sys.stderr)
+        print(f"wrote {path}")
+        return 0
 
     if args.command == "grade":
         from . import grade as grading
         return grading.run(args.submissions, out=args.out, workers=args.workers, timeout=args.timeout,
                            assignment=args.assignment, course_path=args.course, memory_gb=args.memory,
-                           sandbox=not args.no_sandbox)
+                           sandbox=not args.no_sandbox, students=args.student)
     if args.command == "release":
         return release.main(check=args.check)
     return 0

@@ -279,19 +279,26 @@ def _crashed(task: dict, exitcode) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------------------------------
-def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: list[str]) -> None:
-    """grades.csv, written to a temporary file and renamed: never half-written."""
+def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: list[str],
+              late: dict | None = None, penalty=None) -> None:
+    """grades.csv, written to a temporary file and renamed: never half-written. ``score`` is the
+    row's final score: the points (manual scores included) less the late penalty, if any."""
+    late = late or {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student_id", "assignment_id", *columns, "score", "max_score", "status", "message"])
+    writer.writerow(["student_id", "assignment_id", *columns, "score", "max_score", "late", "late_penalty",
+                     "status", "message"])
     for key in rows:
         result = results.get(key)
         if result is None:
             continue
         scores = result.get("scores", {})
+        lateness = late.get(key)
+        taken = penalty(key[0], float(result["score"]), lateness) if penalty and lateness else None
         writer.writerow([printable(key[0]), printable(key[1]),
                          *[_number(scores[c]) if c in scores else "" for c in columns],
-                         _number(result["score"]), _number(result["max_score"]), result["status"],
+                         _number(result["score"] - (taken or 0)), _number(result["max_score"]),
+                         lateness.text() if lateness else "", _number(taken), result["status"],
                          printable(str(result["message"]))])
     from .grading.worker import atomic_write
     atomic_write(path, buffer.getvalue())
@@ -314,15 +321,17 @@ def _unknown_assignment(student: str, assignment: str, course: Course, problem: 
 # ----------------------------------------------------------------------------------------------
 def run(submissions: str, out: str | None = None, workers: int | None = None, timeout: float | None = None,
         assignment: str | None = None, course_path: str | None = None, memory_gb: float = 4.0,
-        sandbox: bool = True, stream=sys.stderr) -> int:
+        sandbox: bool = True, stream=sys.stderr, students: list[str] | None = None) -> int:
     try:
-        return _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, sandbox, stream)
+        return _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, sandbox, stream,
+                    students)
     except (UsageError, CourseError) as error:
         print(f"python -m autograder grade: {error}", file=stream)
         return 2
 
 
-def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, use_sandbox, stream) -> int:
+def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, use_sandbox, stream,
+         students=None) -> int:
     from .grading import sandbox as sandbox_mod
 
     submissions = Path(submissions).resolve()
@@ -339,6 +348,8 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     if timeout <= 0:
         raise UsageError("--timeout must be positive")
     rows = discover(submissions, course, assignment)
+    only = _only_students(students, rows, submissions)
+    late, penalty = _lateness(submissions, rows, course)
     out.mkdir(parents=True, exist_ok=True)
     state = out / ".autograder"
     (state / "results").mkdir(parents=True, exist_ok=True)
@@ -390,16 +401,18 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             continue
         digest = input_digest(submissions / student / name, masters[name].digest, settings)
         cached = state / "results" / student / f"{name}.json"
-        if cached.exists():
+        if cached.exists() and not (only and student in only):  # --student: graded again, cache or not
             try:  # a cached row that cannot be used is graded again, never fatal
                 previous = json.loads(cached.read_text())
                 usable = isinstance(previous, dict) and previous.get("status") in STATUSES and isinstance(
                     previous.get("scores"), dict) and previous.get("student_id") == student
             except (ValueError, OSError, UnicodeDecodeError):
                 previous, usable = None, False
-            if usable and previous.get("input_digest") == digest:
+            if usable and (previous.get("input_digest") == digest or only and student not in only):
                 results[(student, name)] = previous
                 continue
+        if only and student not in only:
+            continue  # --student: another student's row stays as it was (no cached row: none)
         todo.append((student, name, digest))
 
     trusted_tasks, trusted_paths = [], {}
@@ -491,7 +504,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             pending_gradebook.append(result)
             if gradebook_ready.is_set():
                 _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
-            write_csv(csv_path, rows, results, columns)
+            write_csv(csv_path, rows, results, columns, late, penalty)
             progress.add(result["status"], cached=False)
     finally:
         interrupted = stop.is_set()
@@ -504,7 +517,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     if gradebook_ready.is_set():
         _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
     gradebook.close()
-    write_csv(csv_path, rows, results, columns)
+    write_csv(csv_path, rows, results, columns, late, penalty)
     signal.signal(signal.SIGINT, previous_handler)
     progress.show(force=True)
     progress.close()
@@ -521,6 +534,27 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     print(f"graded {progress.graded_now} notebooks in {_clock(elapsed)}{rate}; {len(rows)} rows in {csv_path}",
           file=stream)
     return 0
+
+
+def _only_students(students: list[str] | None, rows: list, submissions: Path) -> set[str]:
+    """--student: the students to grade again (the others' rows are kept); each must have a folder."""
+    if not students:
+        return set()
+    known = {s for s, _ in rows}
+    unknown = [s for s in students if s not in known]
+    if unknown:
+        raise UsageError(f"no submission folder for student {', '.join(unknown)} in {submissions} (the folder "
+                         "names are the LMS's user ids)")
+    return set(students)
+
+
+def _lateness(submissions: Path, rows: list, course: Course):
+    """Each row's lateness and the course's late-penalty rule (nbgrader's configuration)."""
+    from . import lms
+    try:
+        return lms.lateness(submissions, rows, course), lms.penalty_rule(course)
+    except Exception as error:  # a bad due date, extensions.csv or penalty plugin: the run cannot be right
+        raise UsageError(f"late work: {type(error).__name__}: {error}") from None
 
 
 def _flush_gradebook(gradebook, pending: list, masters: dict, problems: list) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,9 +84,22 @@ def _ids(nb) -> set[str]:
             if isinstance(c.get("metadata"), dict) and c.metadata.get("nbgrader", {}).get("grade_id")}
 
 
+def newest_version(notebooks: list[Path], name: str) -> tuple[Path | None, list[Path]]:
+    """Of the notebooks named ``name`` or ``name`` with Canvas's resubmission number
+    (``stem-1.ipynb``, ``stem-2.ipynb``...), the newest (the highest number) and the older ones.
+    The number is the only order that survives zip_collect: it drops the LMS's submission ids and
+    times from the names, and extraction resets the files' modification times."""
+    pattern = re.compile(re.escape(Path(name).stem) + r"(?:-(\d+))?" + re.escape(Path(name).suffix))
+    versions = sorted((int(m.group(1) or 0), p) for p in notebooks if (m := pattern.fullmatch(p.name)))
+    if not versions:
+        return None, []
+    return versions[-1][1], [p for _, p in versions[:-1]]
+
+
 def locate(folder: Path, master: Master, all_ids: dict[str, set]) -> tuple[Path, nbformat.NotebookNode, list[str]]:
     """The notebook of ``folder`` to grade, read; notes say what was unusual. Raises
-    SubmissionError when there is nothing gradable."""
+    SubmissionError when there is nothing gradable. Of several submissions of the assignment's
+    notebook (a resubmission renamed ``-1`` by the LMS), the newest is graded."""
     notes = []
     expected = folder / master.notebook_name
     if not folder.is_dir():
@@ -99,6 +113,12 @@ def locate(folder: Path, master: Master, all_ids: dict[str, set]) -> tuple[Path,
         notes.append("not used, symbolic links: " + ", ".join(str(p.relative_to(folder)) for p in links[:5]))
     notebooks = sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p.is_file() and not p.is_symlink())
     mine = all_ids.get(master.assignment, set(master.order))
+    newest, older = newest_version(notebooks, master.notebook_name)
+    if newest is not None and newest != expected:
+        notes.append(f"graded {newest.name}, the newest submission (renamed by the LMS, which numbers resubmissions "
+                     "-1, -2...)"
+                     + (f"; older, not graded: {', '.join(p.name for p in older)}" if older else ""))
+        expected = newest
 
     def other_assignment(nb) -> str | None:
         ids = _ids(nb)
@@ -116,7 +136,7 @@ def locate(folder: Path, master: Master, all_ids: dict[str, set]) -> tuple[Path,
         if not _ids(nb) & mine:
             raise SubmissionError(f"{expected.name} has none of the assignment's cells: it was not made from the "
                                   "released notebook, or its cell metadata was lost (copied into a new notebook?)")
-        extra = [p.name for p in notebooks if p != expected]
+        extra = [p.name for p in notebooks if p != expected and p not in older]
         if extra:
             notes.append(f"also submitted, not graded: {', '.join(extra)}")
         return expected, nb, notes
