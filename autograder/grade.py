@@ -503,6 +503,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         gradebook_ready.wait()
     if gradebook_ready.is_set():
         _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
+        _finish_rows(gradebook, results, gradebook_problems)
     gradebook.close()
     write_csv(csv_path, rows, results, columns)
     signal.signal(signal.SIGINT, previous_handler)
@@ -521,6 +522,18 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     print(f"graded {progress.graded_now} notebooks in {_clock(elapsed)}{rate}; {len(rows)} rows in {csv_path}",
           file=stream)
     return 0
+
+
+def _finish_rows(gradebook, results: dict, problems: list) -> None:
+    """Scores given by hand in the gradebook (formgrader) into the rows and the feedback pages,
+    and beside each page the exchange's files that nbgrader release_feedback reads."""
+    try:
+        if gradebook.gradebook is None:
+            gradebook.open()
+        problems.extend(gradebook.finish_rows(results))
+    except Exception as error:  # the rows keep the tests' scores; the run still ends well
+        problems.append(f"the scores given by hand could not be read from the gradebook: {type(error).__name__}: "
+                        f"{printable(str(error))[:300]}")
 
 
 def _flush_gradebook(gradebook, pending: list, masters: dict, problems: list) -> None:
