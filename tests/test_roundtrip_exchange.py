@@ -154,12 +154,14 @@ def test_a_score_given_by_hand_reaches_grades_csv_and_the_fetched_page(trip):
         assert grade.auto_score == 2
         grade.manual_score = 0.5
         grade.needs_manual_grade = False
+        gb.find_grade("test_layer", A, A, ZIP_STUDENT).extra_credit = 1  # formgrader's extra credit counts too
         gb.db.commit()
     trip.grade()
     row = read_rows(trip.graded / "grades.csv")[trip.student]
     assert float(row["test_forward"]) == 0.5 and float(row["score"]) == 8.5, row
     assert "points given by hand: test_forward 2 -> 0.5" in row["message"]
-    assert float(read_rows(trip.graded / "grades.csv")[ZIP_STUDENT]["score"]) == 10, "the others unchanged"
+    zip_row = read_rows(trip.graded / "grades.csv")[ZIP_STUDENT]
+    assert (float(zip_row["test_layer"]), float(zip_row["score"])) == (4, 11), zip_row
     with Gradebook(f"sqlite:///{trip.graded / 'gradebook.db'}", COURSE_ID) as gb:
         grade = gb.find_grade("test_forward", A, A, trip.student)
         assert (grade.manual_score, grade.auto_score, grade.needs_manual_grade) == (0.5, 2, False), \
@@ -173,9 +175,12 @@ def test_a_score_given_by_hand_reaches_grades_csv_and_the_fetched_page(trip):
     # The score given by hand taken away again: the tests' points come back.
     with Gradebook(f"sqlite:///{trip.graded / 'gradebook.db'}", COURSE_ID) as gb:
         gb.find_grade("test_forward", A, A, trip.student).manual_score = None
+        gb.find_grade("test_layer", A, A, ZIP_STUDENT).extra_credit = None
         gb.db.commit()
     trip.grade()
-    assert float(read_rows(trip.graded / "grades.csv")[trip.student]["score"]) == 10
+    rows = read_rows(trip.graded / "grades.csv")
+    assert float(rows[trip.student]["score"]) == 10 and float(rows[ZIP_STUDENT]["score"]) == 10, rows
+    assert "by hand" not in rows[trip.student]["message"]
     page = (trip.graded / "feedback" / trip.student / A / f"{A}.html").read_text()
     assert "10 of 10 points" in page and "changed by your instructor" not in page
 
