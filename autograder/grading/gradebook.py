@@ -15,7 +15,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nbgrader.api import Assignment, BaseCell, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment, SubmittedNotebook
+from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
+                          SubmittedNotebook)
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 from nbgrader.utils import parse_utc
 
