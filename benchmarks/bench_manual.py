@@ -11,6 +11,7 @@ submission folders), so that a large class costs no grading. Timings, never asse
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -81,6 +82,12 @@ def main() -> None:
                 gb.find_grade("test_layer", A, A, f"student{k:03d}").manual_score = 1.5
             gb.db.commit()
         manual, finish_manual = rerun(course)
+        with open(course / "graded" / "grades.csv", newline="") as f:
+            changed = [row for row in csv.DictReader(f) if "points given by hand" in row["message"]]
+        assert len(changed) == args.manual and all(row["test_layer"] == "1.5" for row in changed)
+        pages = course / "graded" / "feedback"
+        assert sum("changed by your instructor" in (pages / f"student{k:03d}" / A / f"{A}.html").read_text()
+                   for k in range(args.students)) == args.manual
     print(f"{args.students} rows, {args.manual} with a score given by hand")
     print(f"| unchanged class, no score by hand | {unchanged:.1f} s | finish_rows {finish_unchanged * 1000:.0f} ms |")
     print(f"| after {args.manual} scores given by hand | {manual:.1f} s | finish_rows {finish_manual * 1000:.0f} ms |")
