@@ -516,6 +516,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         gradebook_ready.wait()
     if gradebook_ready.is_set():
         _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
+        _finish_rows(gradebook, results, gradebook_problems)
     gradebook.close()
     write_csv(csv_path, rows, results, columns, late, penalty)
     signal.signal(signal.SIGINT, previous_handler)
@@ -555,6 +556,18 @@ def _lateness(submissions: Path, rows: list, course: Course):
         return lms.lateness(submissions, rows, course), lms.penalty_rule(course)
     except Exception as error:  # a bad due date, extensions.csv or penalty plugin: the run cannot be right
         raise UsageError(f"late work: {type(error).__name__}: {error}") from None
+
+
+def _finish_rows(gradebook, results: dict, problems: list) -> None:
+    """Scores given by hand in the gradebook (formgrader) into the rows and the feedback pages,
+    and beside each page the exchange's files that nbgrader release_feedback reads."""
+    try:
+        if gradebook.gradebook is None:
+            gradebook.open()
+        problems.extend(gradebook.finish_rows(results))
+    except Exception as error:  # the rows keep the tests' scores; the run still ends well
+        problems.append(f"the scores given by hand could not be read from the gradebook: {type(error).__name__}: "
+                        f"{printable(str(error))[:300]}")
 
 
 def _flush_gradebook(gradebook, pending: list, masters: dict, problems: list) -> None:

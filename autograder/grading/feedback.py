@@ -8,6 +8,7 @@ import re
 from . import hints
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MANUAL_NOTE = "Points changed by your instructor"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 56rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -57,38 +58,68 @@ def _strip_markers(text: str, markers) -> str:
     return "\n".join(line for line in text.split("\n") if not any(m in line for m in markers))
 
 
-def render(student_id: str, assignment: str, notebook: str, status: str, message_for_student: str,
-           verdicts: list, titles: dict, score: float, max_score: float, markers=("BEGIN HIDDEN TESTS",
-                                                                                   "END HIDDEN TESTS")) -> str:
-    e = html.escape
-    titles = {key: plain_math(value) for key, value in titles.items()}
-    rows = "".join(
-        f"<tr><td>{e(titles.get(v.grade_id, v.grade_id))}</td><td><code>{e(v.grade_id)}</code></td>"
-        f"<td class='points'>{v.points:g} / {v.max_points:g}</td></tr>" for v in verdicts)
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>Feedback: {e(assignment)}, {e(student_id)}</title><style>{STYLE}</style></head><body>",
-             f"<h1>Feedback on {e(assignment)}</h1>",
-             f"<p>Student <strong>{e(student_id)}</strong>, notebook <code>{e(notebook)}</code>: "
-             f"<strong>{score:g} of {max_score:g} points</strong>.</p>"]
-    if message_for_student:
-        parts.append(f"<p class='note'>{e(message_for_student)}</p>")
-    parts.append(f"<table><tr><th>Exercise</th><th>Test</th><th>Points</th></tr>{rows}</table>")
-    show_outputs = status != "flagged"
+def page(student_id: str, assignment: str, notebook: str, status: str, message_for_student: str,
+         verdicts: list, titles: dict, score: float, max_score: float,
+         markers=("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")) -> dict:
+    """What the student's page shows, as plain data. The worker keeps it in the row's result, so
+    that the main process can render the page again when the instructor changes a score by hand."""
+    cells = []
     for v in verdicts:
-        parts.append(f"<h2>{e(titles.get(v.grade_id, v.grade_id))}: {v.points:g} / {v.max_points:g}</h2>")
-        if v.passed:
+        output = ""
+        if status != "flagged" and v.visible_outputs:
+            output = _strip_markers("".join(_text_of(o) for o in v.visible_outputs), markers)
+        cells.append({"grade_id": v.grade_id, "title": plain_math(titles.get(v.grade_id, v.grade_id)),
+                      "points": v.points, "max_points": v.max_points, "passed": v.passed,
+                      "checks_run": v.checks_run, "failure": v.failure, "mistake": v.mistake,
+                      "output": output if output.strip() else ""})
+    return {"student_id": student_id, "assignment": assignment, "notebook": notebook,
+            "message": message_for_student, "cells": cells, "score": score, "max_score": max_score}
+
+
+def render_page(page: dict, manual: dict | None = None, score: float | None = None) -> str:
+    """The page as HTML. ``manual``: grade_id -> points an instructor gave by hand (they replace
+    the tests' points, as in nbgrader); ``score``: the total, when it is not the page's own."""
+    e = html.escape
+    manual = manual or {}
+    score = page["score"] if score is None else score
+
+    def points(cell) -> str:
+        shown = manual.get(cell["grade_id"], cell["points"])
+        return f"{shown:g} / {cell['max_points']:g}"
+
+    rows = "".join(
+        f"<tr><td>{e(c['title'])}</td><td><code>{e(c['grade_id'])}</code></td>"
+        f"<td class='points'>{points(c)}</td></tr>" for c in page["cells"])
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>Feedback: {e(page['assignment'])}, {e(page['student_id'])}</title><style>{STYLE}</style>"
+             "</head><body>",
+             f"<h1>Feedback on {e(page['assignment'])}</h1>",
+             f"<p>Student <strong>{e(page['student_id'])}</strong>, notebook <code>{e(page['notebook'])}</code>: "
+             f"<strong>{score:g} of {page['max_score']:g} points</strong>.</p>"]
+    if page["message"]:
+        parts.append(f"<p class='note'>{e(page['message'])}</p>")
+    parts.append(f"<table><tr><th>Exercise</th><th>Test</th><th>Points</th></tr>{rows}</table>")
+    for c in page["cells"]:
+        parts.append(f"<h2>{e(c['title'])}: {points(c)}</h2>")
+        if c["grade_id"] in manual:
+            parts.append(f"<p class='note'>{MANUAL_NOTE}: {manual[c['grade_id']]:g} points (the automatic "
+                         f"tests gave {c['points']:g}).</p>")
+        if c["passed"]:
             parts.append("<p class='ok'>Every check passed"
-                         + (f" (the visible ones and {v.checks_run} hidden ones)" if v.checks_run else "") + ".</p>")
+                         + (f" (the visible ones and {c['checks_run']} hidden ones)" if c["checks_run"] else "")
+                         + ".</p>")
         else:
-            parts.append(f"<p class='fail'>Not passed: {e(v.failure or 'the test did not pass')}</p>")
-            if v.mistake:
-                parts.append(f"<p><strong>Likely mistake:</strong> {e(hints.MISTAKES[v.mistake])}.</p>")
-        if show_outputs and v.visible_outputs:
-            text = "".join(_text_of(o) for o in v.visible_outputs)
-            text = _strip_markers(text, markers)
-            if text.strip():
-                parts.append(f"<p>Output of the visible checks:</p><pre>{e(text)}</pre>")
+            parts.append(f"<p class='fail'>Not passed: {e(c['failure'] or 'the test did not pass')}</p>")
+            if c["mistake"]:
+                parts.append(f"<p><strong>Likely mistake:</strong> {e(hints.MISTAKES[c['mistake']])}.</p>")
+        if c["output"]:
+            parts.append(f"<p>Output of the visible checks:</p><pre>{e(c['output'])}</pre>")
     parts.append("<p><small>Visible checks use the worked example; hidden checks call your functions on other "
                  "networks (other sizes, batches, float32 and float64). Made by "
                  "<code>python -m autograder grade</code>.</small></p></body></html>")
     return "".join(parts)
+
+
+def render(*args, **kwargs) -> str:
+    """The page of :func:`page`'s arguments, as HTML, with the tests' points."""
+    return render_page(page(*args, **kwargs))

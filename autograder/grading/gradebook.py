@@ -1,8 +1,12 @@
 """nbgrader's gradebook, written by the main process alone (workers never open it, so parallel
-grading cannot meet a "database is locked" error), and the output folder made an nbgrader
-course root: formgrader, ``nbgrader export`` and ``nbgrader generate_feedback`` work there."""
+grading cannot meet a "database is locked" error); the output folder made an nbgrader course root
+(formgrader, ``nbgrader export`` and ``nbgrader release_feedback`` work there); scores changed by
+hand in the gradebook carried into the rows and the feedback pages."""
 from __future__ import annotations
 
+import ast
+import datetime
+import glob
 import json
 import os
 import subprocess
@@ -11,24 +15,69 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
+                          SubmittedNotebook)
+from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 from nbgrader.utils import parse_utc
 
 from .course import Course
 
-CONFIG_TEMPLATE = '''# Written by `python -m autograder grade`: this folder is an nbgrader course root for reviewing the
-# grades (formgrader: run `jupyter lab` here and open the Formgrader tab), exporting them
-# (`nbgrader export --to nbgrader_export.csv`; the grader's own table is grades.csv) and
-# releasing feedback. Regenerated at each run.
+CONFIG_TEMPLATE = '''# Written by `python -m autograder grade` at each run (edit the course's nbgrader_config.py, not
+# this file). This folder is an nbgrader course root for reviewing the grades (formgrader: run
+# `jupyter lab` here and open the Formgrader tab), exporting them (`nbgrader export --to
+# nbgrader_export.csv`; the grader's own table is grades.csv) and releasing feedback (`nbgrader
+# release_feedback ASSIGNMENT`). Its paths are relative to this file: the folder can be moved.
+import os
+
 c = get_config()  # noqa: F821
-c.CourseDirectory.root = {root!r}
+here = os.path.dirname(os.path.abspath(__file__))
+
+# The course's own settings (course id, Exchange.root, ...): its nbgrader_config.py while this
+# folder is where the grader wrote it, else the copy below, made at the last grading run.
+course_config = os.path.join(here, {course_config!r})
+if os.path.isfile(course_config):
+    load_subconfig(course_config)  # noqa: F821
+else:
+{snapshot}
+
+# The grader's folders.
+c.CourseDirectory.root = here
 c.CourseDirectory.course_id = {course_id!r}
-c.CourseDirectory.source_directory = {source!r}
-c.CourseDirectory.submitted_directory = {submitted!r}
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_url = {db_url!r}
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
+# The course's notebooks and the submissions, where they were at the last grading run.
+c.CourseDirectory.source_directory = os.path.normpath(os.path.join(here, {source!r}))
+c.CourseDirectory.submitted_directory = os.path.normpath(os.path.join(here, {submitted!r}))
+# nbgrader's release_feedback, except that a page of a submission that did not come through the
+# exchange (collected from an LMS zip) is skipped with a warning instead of stopping the release.
+if "release_feedback" not in c.ExchangeFactory:
+    c.ExchangeFactory.release_feedback = "autograder.grading.gradebook.ReleaseFeedback"
 '''
+# Settings of the course's config that the grader's config sets itself.
+OWN_SETTINGS = {("CourseDirectory", k) for k in ("root", "course_id", "source_directory", "submitted_directory",
+                                                 "autograded_directory", "feedback_directory", "db_url")}
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def config_snapshot(config) -> str:
+    """The settings of a loaded nbgrader config as Python lines (indented for the template's
+    ``else:``); a value that is not a plain literal is named in a comment, not copied."""
+    lines = []
+    for section, values in sorted(config.items()):
+        if not hasattr(values, "items"):
+            continue
+        for key, value in sorted(values.items()):
+            if (section, key) in OWN_SETTINGS:
+                continue
+            text = repr(value)
+            try:
+                plain = ast.literal_eval(text) == value
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                plain = False
+            lines.append(f"    c.{section}.{key} = {text}" if plain else
+                         f"    # not copied (not a plain value): c.{section}.{key}")
+    return "\n".join(lines) or "    pass"
 
 
 def read_timestamp(folder: Path):
@@ -51,9 +100,12 @@ class GradebookWriter:
         self.gradebook: Gradebook | None = None
 
     def write_config(self) -> None:
-        text = CONFIG_TEMPLATE.format(root=str(self.out), course_id=self.course.course_id,
-                                      source=str(self.course.source_dir), submitted=str(self.submissions),
-                                      db_url=self.db_url)
+        def relative(path: Path) -> str:
+            return os.path.relpath(path, self.out)
+
+        text = CONFIG_TEMPLATE.format(course_config=relative(self.course.root / "nbgrader_config.py"),
+                                      snapshot=config_snapshot(self.course.config), course_id=self.course.course_id,
+                                      source=relative(self.course.source_dir), submitted=relative(self.submissions))
         (self.out / "nbgrader_config.py").write_text(text)
 
     def ensure_assignments(self, masters: list) -> list[str]:
@@ -106,9 +158,14 @@ class GradebookWriter:
         else:
             gb.update_or_create_submission(aid, sid)
         notebook = gb.find_submission_notebook(master.notebook_id, aid, sid)
+        scores = result.get("before_manual", result)["scores"]  # the tests' points, never the hand-given ones
         for grade in notebook.grades:
-            grade.auto_score = float(result["scores"].get(grade.name, 0.0))
-            grade.needs_manual_grade = grade.manual_score is not None
+            auto = float(scores.get(grade.name, 0.0))
+            if grade.manual_score is None:
+                grade.needs_manual_grade = False
+            elif grade.auto_score != auto:
+                grade.needs_manual_grade = True  # as nbgrader: a score given by hand for other results, to review
+            grade.auto_score = auto
         for comment in notebook.comments:
             cell = master.cells.get(comment.name)
             source = result.get("solution_sources", {}).get(comment.name)
@@ -118,3 +175,125 @@ class GradebookWriter:
                 comment.auto_comment = None
         notebook.flagged = result["status"] == "flagged"
         gb.db.commit()
+
+    def manual_scores(self) -> dict:
+        """(student_id, assignment_id) -> {grade_id: points} of every cell scored by hand (formgrader
+        sets a manual score, or extra credit): nbgrader's score of the cell, which is the manual
+        score (else the automatic one) plus any extra credit."""
+        gb = self.gradebook
+        query = (gb.db.query(Student.id, Assignment.name, BaseCell.name, Grade.score)
+                 .select_from(Grade)
+                 .join(BaseCell, Grade.cell_id == BaseCell.id)
+                 .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+                 .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                 .join(Student, SubmittedAssignment.student_id == Student.id)
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                 .filter((Grade.manual_score.isnot(None)) | ((Grade.extra_credit.isnot(None))
+                                                              & (Grade.extra_credit != 0))))
+        found: dict = {}
+        for student, assignment, grade_id, score in query:
+            found.setdefault((student, assignment), {})[grade_id] = float(score)
+        return found
+
+    def finish_rows(self, results: dict) -> list[str]:
+        """After the gradebook is written: each row takes the scores given by hand, its feedback
+        page shows them, and the page has beside it the files nbgrader release_feedback reads."""
+        manual = self.manual_scores()
+        problems = []
+        for key, result in results.items():
+            apply_manual(result, manual.get(key, {}))
+            if not result.get("feedback"):
+                continue
+            page = self.out / result["feedback"]
+            try:
+                exchange_files(self.submissions / key[0] / key[1], page.parent)
+                if result.get("page"):
+                    rerender(page, result)
+                elif result["manual"]:
+                    problems.append(f"the feedback page of {key[0]}/{key[1]} was made by an older grader and does "
+                                    "not show the points given by hand: delete "
+                                    f"{self.out / '.autograder' / 'results' / key[0]} and grade again")
+            except OSError as error:  # this page only; grades.csv has the row
+                problems.append(f"the feedback page of {key[0]}/{key[1]} could not be finished: {error}")
+        return problems
+
+
+def apply_manual(result: dict, manual: dict) -> None:
+    """The row with the points given by hand in place of the tests' (nbgrader's rule: a manual
+    score overrides the automatic one), under "manual" too; the tests' own values are kept under
+    "before_manual", so that applying again, or with other scores, starts from them."""
+    result.update(result.pop("before_manual", {}))
+    result["manual"] = dict(manual)
+    if not manual:
+        return
+    scores = result["scores"]
+    result["before_manual"] = {"scores": dict(scores), "score": result["score"], "message": result["message"]}
+    # A difference, not a sum: whatever else the score holds (a late penalty) stays.
+    result["score"] = result["score"] + sum(p - scores.get(g, 0.0) for g, p in manual.items())
+    result["scores"] = {**scores, **manual}
+    note = "points given by hand: " + ", ".join(f"{g} {scores.get(g, 0.0):g} -> {p:g}" for g, p in manual.items())
+    result["message"] = f"{note}; {result['message']}" if result["message"] else note
+
+
+def rerender(path: Path, result: dict) -> None:
+    """The row's feedback page rendered again (with the points given by hand, if any); written
+    only if it changed."""
+    from . import feedback
+    from .worker import atomic_write
+    text = feedback.render_page(result["page"], result.get("manual"), result["score"])
+    if not path.is_file() or path.read_text(encoding="utf-8", errors="replace") != text:
+        atomic_write(path, text)
+
+
+def exchange_files(submission: Path, folder: Path) -> None:
+    """Beside a feedback page, the files nbgrader release_feedback reads there: the submission's
+    timestamp.txt and submission_secret.txt, which nbgrader collect brings from the exchange.
+    zip_collect writes no secret (release_feedback then skips the page: the student cannot fetch
+    it) and a timestamp only if the LMS's file names hold one; without one, the page gets the
+    time the submission's files were last changed in the submissions folder (when zip_collect
+    put them there): not when the student handed the work in, but no earlier than that."""
+    from .worker import atomic_write
+    for name in EXCHANGE_FILES:
+        source, target = submission / name, folder / name
+        data = source.read_bytes() if source.is_file() and not source.is_symlink() else None
+        if data is None and name == "timestamp.txt":
+            data = arrival_time(submission).encode()
+        if data is None:
+            target.unlink(missing_ok=True)
+        elif not target.is_file() or target.read_bytes() != data:
+            atomic_write(target, data)
+
+
+def arrival_time(submission: Path) -> str:
+    """When the submission's newest file was last changed, in nbgrader's timestamp format (UTC)."""
+    times = [p.lstat().st_mtime for p in submission.rglob("*") if p.is_file() and not p.is_symlink()]
+    when = datetime.datetime.fromtimestamp(max(times, default=0.0), datetime.timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+class ReleaseFeedback(ExchangeReleaseFeedback):
+    """nbgrader release_feedback (what graded/nbgrader_config.py selects), except that a page
+    without a submission_secret.txt beside it (a submission collected from an LMS zip, not
+    through the exchange) is skipped with a warning instead of stopping the whole release with a
+    FileNotFoundError. nbgrader fetch_feedback finds a student's page by the secret their own
+    `nbgrader submit` kept, so a student who never submitted through the exchange could not fetch
+    it anyway: such pages go back through the LMS."""
+
+    def copy_files(self):
+        excluded = {s for s in (self.coursedir.student_id_exclude or "").split(",") if s}
+        skipped = []
+        for page in sorted(glob.glob(os.path.join(self.src_path, "*.html"))):
+            folder = os.path.dirname(page)
+            student = os.path.basename(os.path.dirname(folder))
+            missing = [n for n in EXCHANGE_FILES if not os.path.isfile(os.path.join(folder, n))]
+            if missing and student not in excluded:
+                excluded.add(student)
+                skipped.append(page)
+                self.log.warning("Not releasing %s: no %s beside it, so %s did not submit through nbgrader's "
+                                 "exchange (collected from an LMS zip?) and could not fetch it; hand the page "
+                                 "back through your LMS", page, " or ".join(missing), student)
+        self.coursedir.student_id_exclude = ",".join(sorted(excluded))
+        super().copy_files()
+        if skipped:
+            self.log.warning("%d feedback page(s) not released (listed above): hand them back through your LMS",
+                             len(skipped))

@@ -125,9 +125,10 @@ def grade_submission(task: dict) -> dict:
         except SubmissionError as error:
             result.update(status="error", message=str(error))
             verdicts = [compare.CellVerdict(g, 0.0, p, False, failure="not graded") for g, p in master.graded]
-            atomic_write(feedback_path, feedback.render(sid, aid, master.notebook_name, "error",
-                                                        _student_message("error", str(error), [], False),
-                                                        verdicts, master.titles, 0.0, master.max_score))
+            result["page"] = feedback.page(sid, aid, master.notebook_name, "error",
+                                           _student_message("error", str(error), [], False),
+                                           verdicts, master.titles, 0.0, master.max_score)
+            atomic_write(feedback_path, feedback.render_page(result["page"]))
             result["feedback"] = str(feedback_path.relative_to(out))
             return result
         result["notebook"] = prepared.path.name
@@ -185,14 +186,14 @@ def grade_submission(task: dict) -> dict:
         atomic_write(autograded_path, nbformat.writes(nb))
         result["autograded"] = str(autograded_path.relative_to(out))
         student_notes = [n for n in prepared.notes + evaluation.notes]
-        atomic_write(feedback_path, feedback.render(
+        # The page's data is kept in the result: the main process renders it again with the
+        # scores an instructor changed by hand, and puts the exchange's files beside it.
+        result["page"] = feedback.page(
             sid, aid, prepared.path.name, status, _student_message(status, "", student_notes, bool(flags)),
             evaluation.cells, master.titles, result["score"], master.max_score,
-            markers=(master.begin_hidden, master.end_hidden)))
+            markers=(master.begin_hidden, master.end_hidden))
+        atomic_write(feedback_path, feedback.render_page(result["page"]))
         result["feedback"] = str(feedback_path.relative_to(out))
-        stamp = Path(task["folder"]) / "timestamp.txt"
-        if stamp.is_file():  # nbgrader release_feedback reads it next to the feedback
-            atomic_write(feedback_path.parent / "timestamp.txt", stamp.read_bytes())
     except Exception as error:  # the grader's own failure: this row says so, the class goes on
         result.update(status="error", retry=True, message=f"the grader failed on this submission: {type(error).__name__}: "
                                               f"{error}"[:1000], scores={g: 0.0 for g, _ in master.graded}, score=0.0)
