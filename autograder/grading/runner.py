@@ -85,7 +85,7 @@ class GradingKernel:
         launch_path.write_text(json.dumps(launch))
         os.chmod(launch_path, 0o600)
         script = sandbox.KERNEL_SCRIPT if self.use_sandbox else sandbox.kernel_source()
-        argv = [sys.executable, "-I", script, str(launch_path)]
+        argv = [sandbox.python(), "-I", script, str(launch_path)]
         env = sandbox.kernel_env(str(self.workdir / "home"))
         if self.use_sandbox:
             argv = sandbox.command(argv, self.workdir, self.cwd, files=self.launch.get("files"),

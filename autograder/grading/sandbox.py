@@ -39,10 +39,16 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd",
              "host.conf", "hosts", "mime.types")
 
 
+def python() -> str:
+    """This environment's Python, by the environment's real path: the sandbox shows the environment
+    there only (a `.venv` that is a symbolic link, or a path through one, does not exist inside)."""
+    return os.path.join(os.path.realpath(sys.prefix), "bin", os.path.basename(sys.executable))
+
+
 def kernel_env(home: str) -> dict[str, str]:
     """The kernel's whole environment: nothing of the instructor's (tokens, proxies...)."""
     return {
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{Path(python()).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
         "MPLCONFIGDIR": f"{home}/.matplotlib", "IPYTHONDIR": f"{home}/.ipython", "MPLBACKEND": "agg",
         "JUPYTER_CONFIG_DIR": f"{home}/.jupyter", "JUPYTER_DATA_DIR": f"{home}/.local/share/jupyter",
