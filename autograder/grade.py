@@ -11,16 +11,24 @@ The output folder (``--out``, default ``graded/`` in the current folder) receive
 * ``.autograder/``: each row's result and the solutions' expected values, so that a second run
   re-grades only the submissions that changed.
 
-How a submission is graded (see :mod:`autograder.grading`): a worker process restores the
+How a submission is graded (see :mod:`autograder.grading`): a dask worker restores the
 notebook's test cells from the source, runs it cell by cell in a sandboxed kernel with a time
 limit per cell, and runs the hidden tests itself, outside the kernel, calling the student's
 functions through it: the kernel never holds a hidden test, the reference or an expected value.
-The main process alone writes the gradebook and grades.csv.
+
+The workers are a dask.distributed LocalCluster on this machine (one single-threaded worker
+process per CPU, ``--workers N``) or the cluster at ``--scheduler ADDRESS``. They share no folder
+with this process: a task carries the submission's files and the assignment's source, a result
+carries the row, the feedback page and the executed notebook; this process alone writes the
+output folder, the gradebook and grades.csv. Each assignment's solutions are graded first (once:
+the result is cached); if they do not earn every point the run stops (exit status 2).
 """
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -192,9 +200,9 @@ class Cluster:
     else a LocalCluster of ``workers`` single-threaded worker processes on this machine."""
 
     def __init__(self, scheduler: str | None, workers: int):
-        import importlib.util
         import logging
 
+        import dask
         from distributed import Client, LocalCluster
         logging.getLogger("distributed").setLevel(logging.ERROR)  # the progress bar says how it goes
         self.local = None
@@ -208,17 +216,22 @@ class Cluster:
                 raise UsageError(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
             self.where = f"on the dask cluster at {self.client.scheduler.address}"
         else:
+            # A task is sent to a worker only when it is free: a worker that dies takes (and makes
+            # dask suspect) the submission it was grading, not one queued behind it.
+            dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
             # Worker processes ignore Ctrl-C (worker.dask_setup): this process stops them in order.
-            dashboard = ":0" if importlib.util.find_spec("bokeh") else None  # without bokeh it has no page
             self.local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=dashboard, silence_logs=logging.ERROR,
+                                      dashboard_address=":0", silence_logs=logging.CRITICAL,
                                       preload=["autograder.grading.worker"])
             self.client = Client(self.local)
             self.where = f"with {workers} worker{'s' * (workers != 1)} on this machine"
         self.threads_seen = 0.0
 
     def dashboard(self) -> str | None:
-        """The dask dashboard's address, if the scheduler serves one (it needs bokeh)."""
+        """The dask dashboard's address, where there is one: it needs bokeh (on the scheduler's
+        machine; this one's for a LocalCluster), which the course's environment does not install."""
+        if self.local is not None and importlib.util.find_spec("bokeh") is None:
+            return None
         services = self.client.scheduler_info().get("services", {})
         return self.client.dashboard_link if "dashboard" in services else None
 
@@ -382,8 +395,9 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "
           f"{where}, {timeout:g} s per cell, "
           f"{'sandboxed (bubblewrap)' if use_sandbox else 'not sandboxed'}; output in {out}", file=stream)
-    if cluster and cluster.dashboard():
-        print(f"dask dashboard: {cluster.dashboard()}", file=stream)
+    dashboard = cluster.dashboard() if cluster else None
+    if dashboard:
+        print(f"dask dashboard (if bokeh is installed where the scheduler runs): {dashboard}", file=stream)
 
     from .grading import worker
     from .grading.gradebook import GradebookWriter
@@ -475,36 +489,42 @@ def _grade(cluster: Cluster, course: Course, todo: list, untrusted: list, truste
     from .grading import worker
     client = cluster.client
     grader = Course.grader_digest(None)  # type: ignore[arg-type]  (it reads the package's files only)
-    # Each assignment's master and files, held by a task rather than scattered: dask recomputes
-    # it if the worker holding it dies.
-    bundles = {name: client.submit(worker.hold, {"master": masters[name], "all_ids": all_ids, "grader": grader,
-                                                 "files": worker.pack(course.source_dir / name, notebooks=False)},
-                                   key=f"assignment-{name}-{uuid.uuid4().hex[:8]}")
-               for name in trusted_paths}
-    # The solutions first; a submission of an assignment whose solutions were not graded before
-    # waits for them (dask never starts it if they fail).
-    solutions = {name: client.submit(worker.solutions_task, bundles[name], common, priority=10,
-                                     key=f"solutions-{name}-{uuid.uuid4().hex[:8]}") for name in untrusted}
-    tasks = {future: ("solutions", name) for name, future in solutions.items()}
-    finished = as_completed(list(solutions.values()))
-    waiting = list(todo)
+    # What every task of an assignment carries with it: no task depends on another, so the
+    # scheduler queues them and hands each to a worker when it is free.
+    bundles = {name: {"master": masters[name], "all_ids": all_ids, "grader": grader,
+                      "files": worker.pack(course.source_dir / name, notebooks=False)} for name in trusted_paths}
+    # The solutions first: an assignment's submissions are sent once its solutions have passed
+    # (in this run or a previous one); if they fail, the run stops before grading its students.
+    tasks = {client.submit(worker.solutions_task, bundles[name], common, priority=10,
+                           key=f"solutions-{name}-{uuid.uuid4().hex[:8]}"): ("solutions", name)
+             for name in untrusted}
+    finished = as_completed(list(tasks))
+    checking = set(untrusted)
+    waiting: dict[str, collections.deque] = {}
+    for student, name, digest in todo:
+        waiting.setdefault(name, collections.deque()).append((student, digest))
 
     def submit_more() -> None:
-        room = max(2 * cluster.threads(), cluster.threads() + 2, 4) - sum(1 for k, _ in tasks.values() if k != "solutions")
-        while waiting and room > 0 and not stop.is_set():
-            student, name, digest = waiting.pop(0)
-            try:
-                files = worker.pack(submissions / student / name)
-            except OSError as error:  # unreadable: the row says so, the class goes on
-                record((student, name), _grader_error(student, name, masters[name],
-                                                      f"the submission could not be read: {error}"))
-                continue
-            spec = {"student_id": student, "assignment_id": name, "input_digest": digest, "files": files}
-            future = client.submit(worker.submission_task, bundles[name], spec, common, solutions.get(name),
-                                   key=f"grade-{name}-{printable(student)}-{uuid.uuid4().hex[:8]}")
-            tasks[future] = ("submission", (student, name))
-            finished.add(future)
-            room -= 1
+        threads = cluster.threads()
+        room = max(2 * threads, threads + 2, 4) - sum(1 for kind, _ in tasks.values() if kind == "submission")
+        for name in [n for n in waiting if n not in checking]:
+            queue = waiting[name]
+            while queue and room > 0 and not stop.is_set():
+                student, digest = queue.popleft()
+                try:
+                    files = worker.pack(submissions / student / name)
+                except OSError as error:  # unreadable: the row says so, the class goes on
+                    record((student, name), _grader_error(student, name, masters[name],
+                                                          f"the submission could not be read: {error}"))
+                    continue
+                spec = {"student_id": student, "assignment_id": name, "input_digest": digest, "files": files}
+                future = client.submit(worker.submission_task, bundles[name], spec, common,
+                                       key=f"grade-{name}-{printable(student)}-{uuid.uuid4().hex[:8]}")
+                tasks[future] = ("submission", (student, name))
+                finished.add(future)
+                room -= 1
+            if not queue:
+                del waiting[name]
 
     try:
         while (waiting or tasks) and not stop.is_set():
@@ -518,6 +538,7 @@ def _grade(cluster: Cluster, course: Course, todo: list, untrusted: list, truste
                 kind, what = tasks.pop(future)
                 if kind == "solutions":
                     _solutions_done(future, what, trusted_paths)
+                    checking.discard(what)
                 elif future.status == "finished":
                     record(what, future.result())
                 else:
@@ -525,7 +546,7 @@ def _grade(cluster: Cluster, course: Course, todo: list, untrusted: list, truste
                 if stop.is_set():
                     break
     finally:
-        client.cancel(list(tasks) + list(bundles.values()))
+        client.cancel(list(tasks))
 
 
 def _solutions_done(future, name: str, trusted_paths: dict) -> None:

@@ -49,11 +49,6 @@ def dask_setup(worker) -> None:
         pass
 
 
-def hold(value):
-    """A task whose result is ``value``: the assignment's data, computed again if its worker dies."""
-    return value
-
-
 def _bytes(data: str | bytes) -> bytes:
     # "replace": text a submission controls (names, messages) may hold lone surrogates.
     return data.encode("utf-8", "replace") if isinstance(data, str) else data
@@ -314,8 +309,7 @@ def _task(bundle: dict, settings: dict, assignment_dir: Path, **more) -> dict:
 
 
 def solutions_task(bundle: dict, settings: dict) -> dict:
-    """Grade the assignment's solutions; raise SolutionsFail if they do not earn every point (then
-    dask never starts the submissions that depend on this task)."""
+    """Grade the assignment's solutions; raise SolutionsFail if they do not earn every point."""
     _check_worker(bundle, settings)
     master = bundle["master"]
     with _laid_out(bundle, None) as (assignment_dir, _):
@@ -329,10 +323,9 @@ def solutions_task(bundle: dict, settings: dict) -> dict:
     return result
 
 
-def submission_task(bundle: dict, submission: dict, settings: dict, solutions: dict | None = None) -> dict:
+def submission_task(bundle: dict, submission: dict, settings: dict) -> dict:
     """Grade one submission (``submission``: student_id, assignment_id, input_digest and the folder's
-    files, :func:`pack`). ``solutions`` is the result of :func:`solutions_task` where it ran in this
-    run: taking it makes dask start this task only after the solutions passed."""
+    files, :func:`pack`); the main process sends it once the assignment's solutions have passed."""
     _check_worker(bundle, settings)
     with _laid_out(bundle, submission) as (assignment_dir, folder):
         return grade_submission(_task(bundle, settings, assignment_dir, kind="submission", folder=str(folder),
@@ -341,4 +334,4 @@ def submission_task(bundle: dict, submission: dict, settings: dict, solutions: d
                                       input_digest=submission["input_digest"]))
 
 
-__all__ = ["solutions_task", "submission_task", "hold", "pack", "dask_setup", "atomic_write", "hints"]
+__all__ = ["solutions_task", "submission_task", "pack", "dask_setup", "atomic_write", "hints"]
