@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 from .grading.course import Course, CourseError, find_course
@@ -161,10 +162,6 @@ class Progress:
             self.bar.refresh()
             self.shown = time.monotonic()
 
-    def write(self, text: str) -> None:
-        """A line above the bar."""
-        self.bar.write(text, file=self.bar.fp)
-
     def close(self) -> None:
         self.bar.refresh()
         self.bar.close()
@@ -205,6 +202,7 @@ class Cluster:
         import dask
         from distributed import Client, LocalCluster
         logging.getLogger("distributed").setLevel(logging.ERROR)  # the progress bar says how it goes
+        warnings.filterwarnings("ignore", message=".*large graph.*")  # a task carries a submission's files
         self.local = None
         if scheduler:
             try:
@@ -389,16 +387,6 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     trusted_paths = {name: state / "trusted" / f"{name}-{masters[name].digest[:16]}.json"
                      for name in sorted({n for _, n, _ in todo})}
     untrusted = [name for name, path in trusted_paths.items() if not path.exists()]
-    workers = min(workers, max(len(todo), 1))
-    cluster = Cluster(scheduler, workers) if todo else None
-    where = cluster.where if cluster else f"with {workers} worker{'s' * (workers != 1)} on this machine"
-    print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "
-          f"{where}, {timeout:g} s per cell, "
-          f"{'sandboxed (bubblewrap)' if use_sandbox else 'not sandboxed'}; output in {out}", file=stream)
-    dashboard = cluster.dashboard() if cluster else None
-    if dashboard:
-        print(f"dask dashboard (if bokeh is installed where the scheduler runs): {dashboard}", file=stream)
-
     from .grading import worker
     from .grading.gradebook import GradebookWriter
 
@@ -406,7 +394,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     gradebook.write_config()
     csv_path = out / "grades.csv"
 
-    # The gradebook is prepared (nbgrader generate_assignment) while the workers grade.
+    # The gradebook is prepared (nbgrader generate_assignment) while the workers start and grade.
     gradebook_problems: list[str] = []
     gradebook_ready = threading.Event()
 
@@ -418,6 +406,15 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         gradebook_ready.set()
 
     threading.Thread(target=prepare_gradebook, daemon=True).start()
+    workers = min(workers, max(len(todo), 1))
+    cluster = Cluster(scheduler, workers) if todo else None
+    where = cluster.where if cluster else f"with {workers} worker{'s' * (workers != 1)} on this machine"
+    print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "
+          f"{where}, {timeout:g} s per cell, "
+          f"{'sandboxed (bubblewrap)' if use_sandbox else 'not sandboxed'}; output in {out}", file=stream)
+    dashboard = cluster.dashboard() if cluster else None
+    if dashboard:
+        print(f"dask dashboard (if bokeh is installed where the scheduler runs): {dashboard}", file=stream)
     pending_gradebook = [r for r in results.values() if r["assignment_id"] in masters and r.get("input_digest")]
     progress = Progress(len(rows), results, stream)
 
@@ -488,7 +485,7 @@ def _grade(cluster: Cluster, course: Course, todo: list, untrusted: list, truste
 
     from .grading import worker
     client = cluster.client
-    grader = Course.grader_digest(None)  # type: ignore[arg-type]  (it reads the package's files only)
+    grader = worker.grader_digest()
     # What every task of an assignment carries with it: no task depends on another, so the
     # scheduler queues them and hands each to a worker when it is free.
     bundles = {name: {"master": masters[name], "all_ids": all_ids, "grader": grader,
