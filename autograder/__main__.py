@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="output folder (default: graded/ in the current folder)")
     grade.add_argument("--workers", metavar="N", type=int, default=None,
                        help="submissions graded at once (default: the number of CPUs)")
+    grade.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="grade on this dask cluster (tcp://HOST:8786, or a scheduler file) instead of on "
+                            "worker processes made on this machine")
     grade.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                        help="time limit per cell (default: nbgrader's Execute.timeout, 30)")
     grade.add_argument("--assignment", metavar="ID", default=None,
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import grade as grading
         return grading.run(args.submissions, out=args.out, workers=args.workers, timeout=args.timeout,
                            assignment=args.assignment, course_path=args.course, memory_gb=args.memory,
-                           sandbox=not args.no_sandbox, students=args.student)
+                           sandbox=not args.no_sandbox, scheduler=args.scheduler, students=args.student)
     if args.command == "release":
         return release.main(check=args.check)
     return 0

@@ -11,25 +11,33 @@ The output folder (``--out``, default ``graded/`` in the current folder) receive
 * ``.autograder/``: each row's result and the solutions' expected values, so that a second run
   re-grades only the submissions that changed.
 
-How a submission is graded (see :mod:`autograder.grading`): a worker process restores the
+How a submission is graded (see :mod:`autograder.grading`): a dask worker restores the
 notebook's test cells from the source, runs it cell by cell in a sandboxed kernel with a time
 limit per cell, and runs the hidden tests itself, outside the kernel, calling the student's
 functions through it: the kernel never holds a hidden test, the reference or an expected value.
-The main process alone writes the gradebook and grades.csv.
+
+The workers are a dask.distributed LocalCluster on this machine (one single-threaded worker
+process per CPU, ``--workers N``) or the cluster at ``--scheduler ADDRESS``. They share no folder
+with this process: a task carries the submission's files and the assignment's source, a result
+carries the row, the feedback page and the executed notebook; this process alone writes the
+output folder, the gradebook and grades.csv. Each assignment's solutions are graded first (once:
+the result is cached); if they do not earn every point the run stops (exit status 2).
 """
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
+import importlib.util
 import io
 import json
-import multiprocessing
 import os
-import queue
 import signal
 import sys
 import threading
 import time
+import uuid
+import warnings
 from pathlib import Path
 
 from .grading.course import Course, CourseError, find_course
@@ -121,59 +129,58 @@ def input_digest(folder: Path, master_digest: str, settings: str) -> str:
 # Progress
 # ----------------------------------------------------------------------------------------------
 class Progress:
-    """A progress bar on stderr: counts by status and an estimated time left."""
+    """The progress bar (tqdm) on ``stream``: rows by status, time elapsed and left. Where the
+    stream is not a terminal (a log file, CI), a line every 10 seconds instead of one redrawn line."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.stream = total, stream
-        self.done = 0
-        self.counts = {s: 0 for s in STATUSES}
-        self.started = time.monotonic()
-        self.graded_now = 0
-        self.first_graded = None
+    def __init__(self, total: int, done: dict, stream=sys.stderr):
+        from tqdm import tqdm
         self.tty = stream.isatty()
-        self.last_line = 0.0
-        self.last_text = ""
+        self.interval = 0.5 if self.tty else 10.0
+        self.counts = {s: 0 for s in STATUSES}
+        for result in done.values():
+            self.counts[result["status"]] = self.counts.get(result["status"], 0) + 1
+        self.graded_now = 0
+        self.started = self.shown = time.monotonic()
+        # tqdm's time left counts only what this run graded (its rate is (n - initial) / elapsed).
+        self.bar = tqdm(total=total, initial=len(done), file=stream if self.tty else _Lines(stream),
+                        bar_format="[{bar:24}] {n_fmt}/{total_fmt} graded ({desc}), {elapsed} elapsed, "
+                                   "{remaining} left", ascii=".#", mininterval=self.interval, smoothing=0.1,
+                        desc=self._counts())
 
-    def add(self, status: str, cached: bool) -> None:
-        self.done += 1
+    def _counts(self) -> str:
+        return " ".join(f"{s} {self.counts[s]}" for s in STATUSES)
+
+    def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
-        if not cached:
-            self.graded_now += 1
-        self.show()
+        self.graded_now += 1
+        self.bar.set_description_str(self._counts(), refresh=False)
+        self.bar.update(1)
 
-    def eta(self) -> str:
-        remaining = self.total - self.done
-        if remaining == 0:
-            return "done"
-        if self.graded_now == 0:
-            return "estimating time left"
-        rate = self.graded_now / max(time.monotonic() - self.started, 1e-6)
-        return f"about {_clock(remaining / rate)} left"
-
-    def line(self) -> str:
-        width = 24
-        filled = int(width * self.done / max(self.total, 1))
-        counts = " ".join(f"{s} {self.counts[s]}" for s in STATUSES)
-        return (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} graded ({counts}), "
-                f"{_clock(time.monotonic() - self.started)} elapsed, {self.eta()}")
-
-    def show(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.tty:
-            self.stream.write("\r" + self.line() + "\x1b[K")
-            self.stream.flush()
-        elif force or self.done == self.total or now - self.last_line > 10:
-            line = self.line()
-            if line != self.last_text:
-                self.stream.write(line + "\n")
-                self.stream.flush()
-                self.last_text = line
-            self.last_line = now
+    def tick(self) -> None:
+        """Redraw now and then while nothing arrives: the time elapsed goes on."""
+        if time.monotonic() - max(self.shown, self.bar.last_print_t) >= self.interval:
+            self.bar.refresh()
+            self.shown = time.monotonic()
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        self.bar.refresh()
+        self.bar.close()
+
+
+class _Lines:
+    """For a stream that is not a terminal: each redraw of tqdm's bar becomes a line of its own."""
+
+    def __init__(self, stream):
+        self.stream, self.last = stream, ""
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").rstrip()
+        if text and text != self.last:
+            self.stream.write(text + "\n")
+            self.last = text
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def _clock(seconds: float) -> str:
@@ -183,97 +190,62 @@ def _clock(seconds: float) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Workers
+# The workers: a dask cluster
 # ----------------------------------------------------------------------------------------------
-def _worker_main(tasks, results) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+class Cluster:
+    """Where the tasks run: the dask cluster at ``scheduler`` (its address, or a scheduler file),
+    else a LocalCluster of ``workers`` single-threaded worker processes on this machine."""
 
-    def stop(signum, frame):
-        raise SystemExit(1)
+    def __init__(self, scheduler: str | None, workers: int):
+        import logging
 
-    signal.signal(signal.SIGTERM, stop)
-    from .grading import worker
-    while True:
-        task = tasks.get()
-        if task is None:
-            return
-        results.put(worker.handle(task))
+        import dask
+        from distributed import Client, LocalCluster
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # the progress bar says how it goes
+        warnings.filterwarnings("ignore", message=".*large graph.*")  # a task carries a submission's files
+        self.local = None
+        if scheduler:
+            try:
+                if Path(scheduler).is_file():
+                    self.client = Client(scheduler_file=scheduler, timeout=30)
+                else:
+                    self.client = Client(scheduler, timeout=30)
+            except (OSError, TimeoutError, ValueError) as error:
+                raise UsageError(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
+            self.where = f"on the dask cluster at {self.client.scheduler.address}"
+        else:
+            # A task is sent to a worker only when it is free: a worker that dies takes (and makes
+            # dask suspect) the submission it was grading, not one queued behind it.
+            dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
+            # Worker processes ignore Ctrl-C (worker.dask_setup): this process stops them in order.
+            self.local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0", silence_logs=logging.CRITICAL,
+                                      preload=["autograder.grading.worker"])
+            self.client = Client(self.local)
+            self.where = f"with {workers} worker{'s' * (workers != 1)} on this machine"
+        self.threads_seen = 0.0
 
-
-class Pool:
-    """N worker processes, one task each at a time (so a crashed worker's task is known)."""
-
-    def __init__(self, n: int):
-        self.context = multiprocessing.get_context("fork")
-        self.results = self.context.Queue()
-        self.workers = [self._spawn() for _ in range(n)]
-
-    def _spawn(self) -> dict:
-        tasks = self.context.Queue()
-        process = self.context.Process(target=_worker_main, args=(tasks, self.results), daemon=True)
-        process.start()
-        return {"process": process, "tasks": tasks, "task": None}
-
-    def idle(self) -> list[dict]:
-        return [w for w in self.workers if w["task"] is None]
-
-    def submit(self, worker: dict, task: dict) -> None:
-        worker["task"] = task
-        worker["tasks"].put(task)
-
-    def get(self, timeout: float):
-        """A finished result, or a synthetic one for a worker that died; None on timeout."""
-        try:
-            result = self.results.get(timeout=timeout)
-        except queue.Empty:
-            for i, w in enumerate(self.workers):
-                if w["task"] is not None and not w["process"].is_alive():
-                    task = w["task"]
-                    self.workers[i] = self._spawn()
-                    return _crashed(task, w["process"].exitcode)
+    def dashboard(self) -> str | None:
+        """The dask dashboard's address, where there is one: it needs bokeh (on the scheduler's
+        machine; this one's for a LocalCluster), which the course's environment does not install."""
+        if self.local is not None and importlib.util.find_spec("bokeh") is None:
             return None
-        for w in self.workers:
-            task = w["task"]
-            if task is not None and _same_task(task, result):
-                w["task"] = None
-                break
-        return result
+        services = self.client.scheduler_info().get("services", {})
+        return self.client.dashboard_link if "dashboard" in services else None
 
-    def busy(self) -> int:
-        return sum(w["task"] is not None for w in self.workers)
+    def threads(self) -> int:
+        """Tasks the cluster runs at once now (checked at most every 5 s)."""
+        if time.monotonic() - self.threads_seen > 5:
+            self.threads_seen = time.monotonic()
+            self._threads = sum(self.client.nthreads().values())
+        return self._threads
 
-    def close(self, now: bool = False) -> None:
-        for w in self.workers:
-            if now:
-                if w["process"].is_alive():
-                    os.kill(w["process"].pid, signal.SIGTERM)
-            else:
-                w["tasks"].put(None)
-        for w in self.workers:
-            w["process"].join(timeout=15 if now else 60)
-            if w["process"].is_alive():
-                w["process"].kill()
-                w["process"].join(timeout=5)
-
-
-def _same_task(task: dict, result: dict) -> bool:
-    if task["kind"] == "trusted":
-        return result.get("kind") == "trusted" and result["assignment_id"] == task["master"].assignment
-    return result.get("kind") == "submission" and (result["student_id"], result["assignment_id"]) == (
-        task["student_id"], task["assignment_id"])
-
-
-def _crashed(task: dict, exitcode) -> dict:
-    if task["kind"] == "trusted":
-        return {"kind": "trusted", "assignment_id": task["master"].assignment, "digest": task["master"].digest,
-                "problems_fatal": [f"the grader's worker process died (exit code {exitcode})"],
-                "warnings": []}
-    master = task["master"]
-    return {"kind": "submission", "student_id": task["student_id"], "assignment_id": task["assignment_id"],
-            "input_digest": None, "max_score": master.max_score, "scores": {g: 0.0 for g, _ in master.graded},
-            "score": 0.0, "status": "error", "flags": [], "failed": {}, "solution_sources": {},
-            "message": f"the grader's worker process died while grading this submission (exit code {exitcode}); "
-                       "run the command again to retry it", "notebook": None, "feedback": None, "autograded": None}
+    def close(self) -> None:
+        try:
+            self.client.close(timeout=30)
+        finally:
+            if self.local is not None:
+                self.local.close(timeout=30)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -321,17 +293,22 @@ def _unknown_assignment(student: str, assignment: str, course: Course, problem: 
 # ----------------------------------------------------------------------------------------------
 def run(submissions: str, out: str | None = None, workers: int | None = None, timeout: float | None = None,
         assignment: str | None = None, course_path: str | None = None, memory_gb: float = 4.0,
-        sandbox: bool = True, stream=sys.stderr, students: list[str] | None = None) -> int:
+        sandbox: bool = True, stream=sys.stderr, scheduler: str | None = None,
+        students: list[str] | None = None) -> int:
     try:
         return _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, sandbox, stream,
-                    students)
+                    scheduler, students)
     except (UsageError, CourseError) as error:
         print(f"python -m autograder grade: {error}", file=stream)
         return 2
 
 
+class Stop(Exception):
+    """The run cannot go on (the solutions fail, a worker cannot grade): exit status 2."""
+
+
 def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, use_sandbox, stream,
-         students=None) -> int:
+         scheduler=None, students=None) -> int:
     from .grading import sandbox as sandbox_mod
 
     submissions = Path(submissions).resolve()
@@ -343,6 +320,9 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         raise UsageError(f"the output folder {out} must not be inside the submissions {submissions}")
     if workers is not None and workers < 1:
         raise UsageError("--workers must be at least 1")
+    if workers is not None and scheduler:
+        raise UsageError("--workers sets the size of the cluster made on this machine; with --scheduler the "
+                         "cluster has the workers started for it")
     workers = workers or os.cpu_count() or 1
     timeout = float(timeout or course.timeout)
     if timeout <= 0:
@@ -386,7 +366,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
 
     settings = f"timeout={timeout}|memory={memory_gb}|sandbox={use_sandbox}"
     common = {"memory_bytes": int(memory_gb * 2**30), "file_bytes": 256 * 2**20, "timeout": timeout,
-              "sandbox": use_sandbox, "cgroups": use_cgroups, "out": str(out)}
+              "sandbox": use_sandbox, "cgroups": use_cgroups}
 
     # What a previous run already graded, unchanged since.
     results: dict[tuple[str, str], dict] = {}
@@ -415,37 +395,18 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             continue  # --student: another student's row stays as it was (no cached row: none)
         todo.append((student, name, digest))
 
-    trusted_tasks, trusted_paths = [], {}
-    for name in sorted({n for _, n, _ in todo}):
-        master = masters[name]
-        path = state / "trusted" / f"{name}-{master.digest[:16]}.json"
-        trusted_paths[name] = path
-        if not path.exists():
-            trusted_tasks.append(dict(common, kind="trusted", master=master,
-                                      assignment_dir=str(course.source_dir / name)))
-    tasks = trusted_tasks + [
-        dict(common, kind="submission", master=masters[name], student_id=student, assignment_id=name,
-             folder=str(submissions / student / name), assignment_dir=str(course.source_dir / name),
-             all_ids=all_ids, trusted_path=str(trusted_paths[name]), input_digest=digest)
-        for student, name, digest in todo]
-
-    print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "
-          f"with {workers} worker{'s' * (workers != 1)}, {timeout:g} s per cell, "
-          f"{'sandboxed (bubblewrap)' if use_sandbox else 'not sandboxed'}; output in {out}", file=stream)
-
-    from .grading import worker as _worker_module  # noqa: F401  (imported before forking: shared by the workers)
+    # The solutions of each assignment are graded once (and again when they or the grader change).
+    trusted_paths = {name: state / "trusted" / f"{name}-{masters[name].digest[:16]}.json"
+                     for name in sorted({n for _, n, _ in todo})}
+    untrusted = [name for name, path in trusted_paths.items() if not path.exists()]
+    from .grading import worker
     from .grading.gradebook import GradebookWriter
 
     gradebook = GradebookWriter(out, course, submissions)
     gradebook.write_config()
-    progress = Progress(len(rows), stream)
-    for key, result in results.items():
-        progress.done += 1
-        progress.counts[result["status"]] = progress.counts.get(result["status"], 0) + 1
     csv_path = out / "grades.csv"
-    pool = Pool(min(workers, max(len(tasks), 1))) if tasks else None
 
-    # The gradebook is prepared (nbgrader generate_assignment) while the workers grade.
+    # The gradebook is prepared (nbgrader generate_assignment) while the workers start and grade.
     gradebook_problems: list[str] = []
     gradebook_ready = threading.Event()
 
@@ -457,61 +418,51 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         gradebook_ready.set()
 
     threading.Thread(target=prepare_gradebook, daemon=True).start()
+    workers = min(workers, max(len(todo), 1))
+    cluster = Cluster(scheduler, workers) if todo else None
+    where = cluster.where if cluster else f"with {workers} worker{'s' * (workers != 1)} on this machine"
+    print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "
+          f"{where}, {timeout:g} s per cell, "
+          f"{'sandboxed (bubblewrap)' if use_sandbox else 'not sandboxed'}; output in {out}", file=stream)
+    dashboard = cluster.dashboard() if cluster else None
+    if dashboard:
+        print(f"dask dashboard (if bokeh is installed where the scheduler runs): {dashboard}", file=stream)
     pending_gradebook = [r for r in results.values() if r["assignment_id"] in masters and r.get("input_digest")]
-    warnings: list[str] = []
-    failed_trusted: list[Path] = []
+    progress = Progress(len(rows), results, stream)
+
+    def record(key: tuple[str, str], result: dict) -> None:
+        """One finished row, saved whole: its files, its cache entry, the gradebook, grades.csv."""
+        for relative, data in result.pop("files", {}).items():
+            path = (out / relative).resolve()
+            if out in path.parents and ".autograder" not in Path(relative).parts:
+                worker.atomic_write(path, data)
+        results[key] = result
+        cache = state / "results" / key[0] / f"{key[1]}.json"
+        if result.get("input_digest") and not result.get("retry"):
+            worker.atomic_write(cache, json.dumps(result))
+        elif cache.exists():
+            cache.unlink()  # the grader failed, not the submission: grade it again next time
+        pending_gradebook.append(result)
+        if gradebook_ready.is_set():
+            _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
+        write_csv(csv_path, rows, results, columns, late, penalty)
+        progress.add(result["status"])
+
     # Ctrl-C sets a flag that the loop reads between two results: a result is either saved whole
-    # (its cache file, the gradebook, grades.csv) or not at all.
+    # (its files, its cache file, the gradebook, grades.csv) or not at all.
     stop = threading.Event()
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    outstanding = list(tasks)
+    stopped: Stop | None = None
     try:
-        progress.show(force=True)
-        while (outstanding or (pool and pool.busy())) and not stop.is_set():
-            if pool:
-                for w in pool.idle():
-                    if not outstanding:
-                        break
-                    pool.submit(w, outstanding.pop(0))
-            result = pool.get(timeout=0.25) if pool else None
-            if result is None:
-                progress.show()
-                continue
-            if result["kind"] == "trusted":
-                name = result["assignment_id"]
-                fatal, found = result.get("problems_fatal", []), result.get("warnings", [])
-                from .grading.worker import atomic_write
-                atomic_write(trusted_paths[name], json.dumps(result))
-                if fatal:
-                    failed_trusted.append(trusted_paths[name])  # kept for this run's workers only
-                for text in fatal:
-                    warnings.append(f"{name}: the solutions fail their own tests: {text}")
-                for text in found:
-                    warnings.append(f"{name}: {text}")
-                if fatal and progress.tty:
-                    stream.write("\n")
-                for text in fatal:
-                    print(f"warning: {name}: the solutions fail their own tests: {text}", file=stream)
-                continue
-            key = (result["student_id"], result["assignment_id"])
-            results[key] = result
-            from .grading.worker import atomic_write
-            cache = state / "results" / key[0] / f"{key[1]}.json"
-            if result.get("input_digest") and not result.get("retry"):
-                atomic_write(cache, json.dumps(result))
-            elif cache.exists():
-                cache.unlink()  # the grader failed, not the submission: grade it again next time
-            pending_gradebook.append(result)
-            if gradebook_ready.is_set():
-                _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
-            write_csv(csv_path, rows, results, columns, late, penalty)
-            progress.add(result["status"], cached=False)
+        if cluster:
+            _grade(cluster, course, todo, untrusted, trusted_paths, masters, all_ids, common, submissions, record,
+                   stop, progress)
+    except Stop as reason:
+        stopped = reason
     finally:
         interrupted = stop.is_set()
-        if pool:
-            pool.close(now=interrupted)
-        for path in failed_trusted:
-            path.unlink(missing_ok=True)
+        if cluster:
+            cluster.close()
     if not interrupted:
         gradebook_ready.wait()
     if gradebook_ready.is_set():
@@ -520,12 +471,14 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     gradebook.close()
     write_csv(csv_path, rows, results, columns, late, penalty)
     signal.signal(signal.SIGINT, previous_handler)
-    progress.show(force=True)
     progress.close()
-    for text in gradebook_problems + warnings:
-        if "fail their own tests" not in text:
-            print(f"warning: {text}", file=stream)
+    for text in gradebook_problems:
+        print(f"warning: {text}", file=stream)
     graded = sum(1 for key in rows if key in results)
+    if stopped is not None:
+        print(f"stopped: {stopped}\n{graded} of {len(rows)} rows are in {csv_path}; the rows graded are kept.",
+              file=stream)
+        return 2
     if interrupted:
         print(f"interrupted: {graded} of {len(rows)} rows are in {csv_path}; nothing graded is lost. Run the same "
               "command again to grade the rest.", file=stream)
@@ -535,6 +488,134 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     print(f"graded {progress.graded_now} notebooks in {_clock(elapsed)}{rate}; {len(rows)} rows in {csv_path}",
           file=stream)
     return 0
+
+
+def _grade(cluster: Cluster, course: Course, todo: list, untrusted: list, trusted_paths: dict, masters: dict,
+           all_ids: dict, common: dict, submissions: Path, record, stop: threading.Event, progress: Progress) -> None:
+    """Submit the tasks (a bounded number at a time: a task carries a submission's bytes) and
+    record each result as it arrives; raise Stop when the run cannot go on."""
+    from distributed import as_completed
+
+    from .grading import worker
+    client = cluster.client
+    grader = worker.grader_digest()
+    # What every task of an assignment carries with it: no task depends on another, so the
+    # scheduler queues them and hands each to a worker when it is free.
+    bundles = {name: {"master": masters[name], "all_ids": all_ids, "grader": grader,
+                      "files": worker.pack(course.source_dir / name, notebooks=False)} for name in trusted_paths}
+    # The solutions first: an assignment's submissions are sent once its solutions have passed
+    # (in this run or a previous one); if they fail, the run stops before grading its students.
+    tasks = {client.submit(worker.solutions_task, bundles[name], common, priority=10,
+                           key=f"solutions-{name}-{uuid.uuid4().hex[:8]}"): ("solutions", name)
+             for name in untrusted}
+    finished = as_completed(list(tasks))
+    checking = set(untrusted)
+    waiting: dict[str, collections.deque] = {}
+    for student, name, digest in todo:
+        waiting.setdefault(name, collections.deque()).append((student, digest))
+
+    def submit_more() -> None:
+        threads = cluster.threads()
+        room = max(2 * threads, threads + 2, 4) - sum(1 for kind, _ in tasks.values() if kind == "submission")
+        for name in [n for n in waiting if n not in checking]:
+            queue = waiting[name]
+            while queue and room > 0 and not stop.is_set():
+                student, digest = queue.popleft()
+                try:
+                    files = worker.pack(submissions / student / name)
+                except OSError as error:  # unreadable: the row says so, the class goes on
+                    record((student, name), _grader_error(student, name, masters[name],
+                                                          f"the submission could not be read: {error}"))
+                    continue
+                spec = {"student_id": student, "assignment_id": name, "input_digest": digest, "files": files}
+                future = client.submit(worker.submission_task, bundles[name], spec, common,
+                                       key=f"grade-{name}-{printable(student)}-{uuid.uuid4().hex[:8]}")
+                tasks[future] = ("submission", (student, name))
+                finished.add(future)
+                room -= 1
+            if not queue:
+                del waiting[name]
+
+    try:
+        while (waiting or tasks) and not stop.is_set():
+            submit_more()
+            batch = finished.next_batch(block=False)
+            if not batch:
+                progress.tick()
+                time.sleep(0.1)
+                continue
+            for future in batch:
+                kind, what = tasks.pop(future)
+                if kind == "solutions":
+                    _solutions_done(future, what, trusted_paths)
+                    checking.discard(what)
+                elif future.status == "finished":
+                    record(what, future.result())
+                else:
+                    record(what, _failed_task(future, what, masters[what[1]]))
+                if stop.is_set():
+                    break
+    finally:
+        client.cancel(list(tasks))
+
+
+def _solutions_done(future, name: str, trusted_paths: dict) -> None:
+    from .grading.worker import atomic_write
+    if future.status == "finished":
+        atomic_write(trusted_paths[name], json.dumps(future.result()))
+        return
+    _stop_for(future.exception(), name)
+
+
+def _stop_for(error: BaseException, name: str) -> None:
+    """Raise Stop when ``error`` (a task's) means no row of the run can be trusted."""
+    from .grading.worker import GraderMismatch, NoSandbox, SolutionsFail
+    if isinstance(error, SolutionsFail):
+        assignment, problems, start_error = error.args
+        if start_error:
+            raise Stop(f"the grading kernel does not start, so no student of {assignment} was graded: "
+                       f"{'; '.join(problems)[:1500]}\nWhat to do: run the grader with the course's environment "
+                       "(`make env` in this checkout, then `.venv/bin/python -m autograder grade ...`); check that "
+                       "bubblewrap works (`bwrap --ro-bind / / true`) or try --no-sandbox to see whether the "
+                       "sandbox is the cause; a --memory limit too small for Python and torch stops it too.")
+        raise Stop(f"the solutions of {assignment} fail their own tests, so no student's row can mean anything; "
+                   f"no student of {assignment} was graded:\n  " + "\n  ".join(problems)[:3000] +
+                   f"\nWhat to do: fix the source notebook ({assignment} in the course's source folder) until "
+                   "`nbgrader autograde` gives it full marks, then run the same command again.")
+    if isinstance(error, GraderMismatch):
+        digest, where = error.args
+        raise Stop(f"a worker grades with other code than this command (its autograder, {where}, differs: "
+                   f"{digest}); every worker needs the same checkout of the course and its environment.")
+    if isinstance(error, NoSandbox):
+        raise Stop(f"a worker cannot sandbox student code: {error.args[0]}; install bubblewrap on every worker "
+                   "(apt-get install bubblewrap) or grade with --no-sandbox.")
+    if name is not None:
+        raise Stop(f"the solutions of {name} could not be graded: {type(error).__name__}: {error}"[:2000])
+
+
+def _failed_task(future, key: tuple[str, str], master) -> dict:
+    """The row of a submission whose task did not return: dask gave up on it (it killed workers
+    repeatedly), or the worker failed; raises Stop where the whole run must stop."""
+    from distributed.scheduler import KilledWorker
+    if future.status == "cancelled":
+        return _grader_error(*key, master, "its task was cancelled by the dask cluster; run the command again to "
+                                           "retry it")
+    error = future.exception()
+    _stop_for(error, None)
+    if isinstance(error, KilledWorker):
+        return _grader_error(*key, master, f"grading this submission killed {error.allowed_failures + 1} "
+                                           "grader workers in turn (dask's distributed.scheduler.allowed-failures "
+                                           f"is {error.allowed_failures}), so it was given up: look at it by hand, "
+                                           "or run the command again to retry it")
+    return _grader_error(*key, master, f"the grader failed on this submission: {type(error).__name__}: {error}")
+
+
+def _grader_error(student: str, assignment: str, master, message: str) -> dict:
+    """An error row the grader caused (not the submission): kept out of the cache, graded again next run."""
+    return {"kind": "submission", "student_id": student, "assignment_id": assignment, "input_digest": None,
+            "max_score": master.max_score, "scores": {g: 0.0 for g, _ in master.graded}, "score": 0.0,
+            "status": "error", "flags": [], "failed": {}, "solution_sources": {}, "retry": True,
+            "message": message[:1000], "notebook": None, "feedback": None, "autograded": None}
 
 
 def _only_students(students: list[str] | None, rows: list, submissions: Path) -> set[str]:

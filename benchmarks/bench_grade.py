@@ -9,7 +9,10 @@ made from the solutions), then measures
 * plain nbgrader: `nbgrader autograde` (serial) on the class, after `nbgrader generate_assignment`
   (not timed);
 * the grader: `python -m autograder grade` on the class, from an empty output folder (everything
-  included: the gradebook, the solutions' run, feedback pages), with --workers N and with 1;
+  included: the gradebook, the solutions' run, feedback pages), with --workers N and with 1 (each
+  run starts its own dask LocalCluster, which is included);
+* the grader on a dask cluster of separate processes already running (`dask scheduler` and N
+  `dask worker --nthreads 1` on loopback, started before and not timed), through `--scheduler`;
 
 and prints notebooks per minute for each, the ratio, and the per-notebook cost against the
 floor. It also checks that both graders give every student the same score.
@@ -17,8 +20,11 @@ floor. It also checks that both graders give every student the same score.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import json
 import os
+import signal
 import shutil
 import statistics
 import subprocess
@@ -59,6 +65,34 @@ def floor(assignment: str, runs: int) -> float:
     return statistics.median(times)
 
 
+@contextlib.contextmanager
+def dask_cluster(home: Path, workers: int):
+    """``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes on loopback, as
+    an instructor starts them; yields the scheduler's address."""
+    from distributed import Client
+    dask = str(Path(sys.executable).parent / "dask")
+    env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")
+    scheduler_file = home / "scheduler.json"
+    argvs = [[dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file)]]
+    argvs += [[dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1", "--nworkers", "1"]] * workers
+    processes = []
+    try:
+        for argv in argvs:
+            processes.append(subprocess.Popen(argv, cwd=home, env=env, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL, start_new_session=True))
+            while not scheduler_file.exists():
+                time.sleep(0.2)
+        with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
+            client.wait_for_workers(workers, timeout=300)
+            # What a running cluster has done before: the workers have imported the grader.
+            client.run(lambda: __import__("autograder.grading.worker"))
+        yield json.loads(scheduler_file.read_text())["address"]
+    finally:
+        for process in reversed(processes):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=40)
@@ -66,6 +100,8 @@ def main() -> None:
     parser.add_argument("--assignment", default="01_forward_pass_exercises")
     parser.add_argument("--floor-runs", type=int, default=5)
     parser.add_argument("--record", metavar="FILE", help="also write the results, as markdown, to FILE")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="skip the run on a dask cluster of separate processes (--scheduler)")
     args = parser.parse_args()
     n, a = args.students, args.assignment
 
@@ -90,6 +126,13 @@ def main() -> None:
         one_s, _ = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out", "graded-1",
                           "--workers", "1", "--assignment", a], course)
         print(f"autograder grade --workers 1: {one_s:.1f} s", flush=True)
+        cluster_s = None
+        if not args.no_cluster:
+            with dask_cluster(tmp, args.workers) as address:
+                cluster_s, _ = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out", "graded-c",
+                                      "--scheduler", address, "--assignment", a], course)
+            print(f"autograder grade --scheduler (a running cluster of {args.workers} worker processes): "
+                  f"{cluster_s:.1f} s", flush=True)
         load_after = os.getloadavg()[0]
 
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -111,6 +154,11 @@ def main() -> None:
         ("`python -m autograder grade --workers 1`", f"{per_min(one_s):.1f}", f"{one_s / n:.2f} s",
          f"{one_s / n / floor_s:.2f}"),
     ]
+    if cluster_s is not None:
+        rows.append((f"`python -m autograder grade --scheduler ADDRESS` ({args.workers} running `dask worker` "
+                     "processes)", f"{per_min(cluster_s):.1f}",
+                     f"{cluster_s / n:.2f} s wall, {cluster_s * args.workers / n:.2f} s of a core",
+                     f"{cluster_s * args.workers / n / floor_s:.2f}"))
     lines = [f"Class of {n} simulated submissions of `{a}` (correct, partial, blank, broken in turn); "
              f"{os.cpu_count()} CPUs; load average {load_before:.2f} before, {load_after:.2f} after.", "",
              "| what | notebooks per minute | per notebook | cost / floor |", "|---|---|---|---|"]
@@ -119,7 +167,12 @@ def main() -> None:
                   f"**{nbgrader_s / ours_s:.2f}x** (goal: at least 1.8x with 2 workers)",
               f"- per-notebook cost with {args.workers} workers (wall time x workers / notebooks) / floor: "
               f"**{ours_s * args.workers / n / floor_s:.2f}** (goal: at most 1.3)",
+              f"- {args.workers} workers / 1 worker: **{one_s / ours_s:.2f}x** faster",
+              f"- one core grades {per_min(one_s):.1f} notebooks per minute (--workers 1, everything included)",
               f"- the two graders give the same score to {agree} of {n} students"]
+    if cluster_s is not None:
+        lines.insert(-1, f"- a running cluster (`--scheduler`) / the LocalCluster the command starts: "
+                         f"**{ours_s / cluster_s:.2f}x** faster")
     text = "\n".join(lines)
     print("\n" + text)
     if args.record:

@@ -1,34 +1,144 @@
-"""What a worker process does with one task: grade one submission, or run an assignment's
-solutions to get the expected values (the "trusted run"). Results are plain dicts; the main
-process alone writes the gradebook and grades.csv."""
+"""What a dask worker does with one task: grade one submission, or grade the assignment's
+solutions (the "trusted run": they must earn every point, or no student's row means anything).
+
+Nothing here needs a file system shared with the main process: a task carries the submission's
+files (:func:`pack`) and the assignment (``bundle``: its master, its other files), which the worker
+lays out in a private temporary folder; a result carries the row and, in ``result["files"]``, the
+feedback page and the autograded notebook, which the main process alone writes, with the gradebook
+and grades.csv."""
 from __future__ import annotations
 
 import copy
-import json
+import functools
 import os
 import shutil
+import tempfile
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import LimitOutput
 
 from . import compare, execute, feedback, hints
-from .prepare import SubmissionError, prepare, prepare_source
+from .course import Course
+from .prepare import MAX_NOTEBOOK_BYTES, SubmissionError, prepare, prepare_source
 
-TRUSTED_WAIT = 1800.0
+
+class SolutionsFail(Exception):
+    """The assignment's solutions cannot be graded: args (assignment, problems, the kernel did not start)."""
+
+
+class GraderMismatch(Exception):
+    """This worker's grader code is not the main process's: args (its digest, where it is)."""
+
+
+class NoSandbox(Exception):
+    """The run sandboxes student code and bubblewrap does not work on this worker: args (why,)."""
+
+
+def dask_setup(worker) -> None:
+    """Run by a worker of the grader's own LocalCluster as it starts (``preload``): Ctrl-C, which
+    the terminal sends to every process of the command, is the main process's to handle; it then
+    stops the workers in order."""
+    import signal
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to do
+        pass
+
+
+def _bytes(data: str | bytes) -> bytes:
+    # "replace": text a submission controls (names, messages) may hold lone surrogates.
+    return data.encode("utf-8", "replace") if isinstance(data, str) else data
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        # "replace": text a submission controls (names, messages) may hold lone surrogates.
-        f.write(data.encode("utf-8", "replace") if isinstance(data, str) else data)
+        f.write(_bytes(data))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# A folder's files, carried by a task (no shared file system between the main process and workers)
+# ----------------------------------------------------------------------------------------------
+def pack(folder: Path, notebooks: bool = True) -> list | None:
+    """The files of ``folder`` as [(relative path as bytes, kind, payload)]: "bytes" and the
+    content; "link" and its target (a symbolic link is never followed, only reported); "size" for a
+    file over the grader's limits (sent as its size only: the worker makes a sparse file of that
+    size, which prepare and make_workdir refuse or skip as they would the real one). None: no folder."""
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if ".ipynb_checkpoints" in path.parts or (not notebooks and path.suffix == ".ipynb"):
+            continue
+        relative = os.fsencode(path.relative_to(folder))
+        if path.is_symlink():
+            files.append((relative, "link", os.readlink(path)))
+        elif path.is_file():
+            size = path.stat().st_size
+            limit = MAX_NOTEBOOK_BYTES if path.suffix == ".ipynb" else execute.MAX_COPIED_BYTES
+            files.append((relative, "size", size) if size > limit else (relative, "bytes", path.read_bytes()))
+    return files
+
+
+def unpack(files: list | None, folder: Path) -> None:
+    """The files :func:`pack` carried, laid out again in ``folder`` (which stays absent for None)."""
+    if files is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for relative, kind, payload in files:
+        path = folder / os.fsdecode(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "link":
+            os.symlink(payload, path)
+        elif kind == "size":
+            with open(path, "wb") as f:
+                f.truncate(payload)
+        else:
+            path.write_bytes(payload)
+
+
+@contextmanager
+def _laid_out(bundle: dict, submission: dict | None):
+    """A private folder with the assignment's files and the submission's, removed afterwards; the
+    submission keeps its names (``<student>/<assignment>/``): the messages quote them."""
+    root = Path(tempfile.mkdtemp(prefix="agr-task-"))
+    try:
+        assignment_dir = root / "assignment"
+        unpack(bundle["files"] or [], assignment_dir)
+        folder = None
+        if submission is not None:
+            folder = root / "submission" / submission["student_id"] / submission["assignment_id"]
+            folder.parent.mkdir(parents=True)
+            unpack(submission["files"], folder)
+        yield assignment_dir, folder
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=None)
+def grader_digest() -> str:
+    return Course.grader_digest(None)  # type: ignore[arg-type]  (it reads the package's files only)
+
+
+def _check_worker(bundle: dict, settings: dict) -> None:
+    """Every worker must grade with the main process's code (on a cluster: the same checkout) and,
+    unless the run says otherwise, in bubblewrap."""
+    if bundle["grader"] != grader_digest():
+        import autograder
+        raise GraderMismatch(grader_digest()[:12], str(Path(autograder.__file__).resolve().parent))
+    if settings["sandbox"]:
+        from .sandbox import bwrap_status
+        works, why = bwrap_status()
+        if not works:
+            raise NoSandbox(why)
 
 
 def _launch(task: dict) -> dict:
@@ -70,21 +180,12 @@ def run_trusted(task: dict) -> dict:
     execution = _execute(task, prepared, None, task["timeout"] * 4)
     if execution.start_error:
         return {"kind": "trusted", "assignment_id": master.assignment, "digest": master.digest,
-                "problems_fatal": [execution.start_error], "warnings": []}
+                "problems_fatal": [execution.start_error], "start_error": True, "warnings": []}
     evaluation = compare.evaluate(master, prepared, execution, task["timeout"] * 4)
     fatal = [f"{v.grade_id}: {v.failure}" for v in evaluation.cells if not v.passed]
     fatal += [f"flagged: {reason}" for reason, _ in evaluation.flags]
     return {"kind": "trusted", "assignment_id": master.assignment, "digest": master.digest,
             "problems_fatal": fatal, "warnings": []}
-
-
-def _wait_for(path: Path) -> dict:
-    deadline = time.monotonic() + TRUSTED_WAIT
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no result of the solutions' run in {path}")
-        time.sleep(0.05)
-    return json.loads(path.read_text())
 
 
 def _autograded_notebook(prepared, execution) -> nbformat.NotebookNode:
@@ -112,13 +213,13 @@ def _student_message(status: str, error: str, notes: list, flagged: bool) -> str
 def grade_submission(task: dict) -> dict:
     master = task["master"]
     sid, aid = task["student_id"], task["assignment_id"]
-    out = Path(task["out"])
     started = time.monotonic()
+    # files: output path relative to the output folder -> bytes, written by the main process.
     result = {"kind": "submission", "student_id": sid, "assignment_id": aid, "input_digest": task["input_digest"],
               "max_score": master.max_score, "scores": {g: 0.0 for g, _ in master.graded}, "score": 0.0,
               "status": "ok", "message": "", "notebook": None, "feedback": None, "autograded": None,
-              "flags": [], "failed": {}, "solution_sources": {}}
-    feedback_path = out / "feedback" / sid / aid / (master.notebook_id + ".html")
+              "flags": [], "failed": {}, "solution_sources": {}, "files": {}}
+    feedback_path = Path("feedback") / sid / aid / (master.notebook_id + ".html")
     try:
         try:
             prepared = prepare(Path(task["folder"]), master, task["all_ids"])
@@ -128,8 +229,8 @@ def grade_submission(task: dict) -> dict:
             result["page"] = feedback.page(sid, aid, master.notebook_name, "error",
                                            _student_message("error", str(error), [], False),
                                            verdicts, master.titles, 0.0, master.max_score)
-            atomic_write(feedback_path, feedback.render_page(result["page"]))
-            result["feedback"] = str(feedback_path.relative_to(out))
+            result["files"][str(feedback_path)] = _bytes(feedback.render_page(result["page"]))
+            result["feedback"] = str(feedback_path)
             return result
         result["notebook"] = prepared.path.name
         for cell in prepared.notebook.cells:
@@ -139,12 +240,6 @@ def grade_submission(task: dict) -> dict:
         execution = _execute(task, prepared, Path(task["folder"]), task["timeout"])
         if execution.start_error:
             raise RuntimeError(execution.start_error)
-        trusted = _wait_for(Path(task["trusted_path"]))
-        if trusted.get("problems_fatal"):
-            result.update(status="error", retry=True,
-                          message="the assignment's solutions fail their own tests, so nothing can be compared: "
-                                  + "; ".join(trusted["problems_fatal"])[:500])
-            return result
         evaluation = compare.evaluate(master, prepared, execution, task["timeout"])
         flags = [reason for reason, _ in evaluation.flags]
         notes = prepared.notes + evaluation.notes
@@ -182,9 +277,9 @@ def grade_submission(task: dict) -> dict:
             parts.append("failed " + " | ".join(failed))
         result.update(status=status, message="; ".join(parts)[:4000])
         nb = _autograded_notebook(prepared, execution)
-        autograded_path = out / "autograded" / sid / aid / master.notebook_name
-        atomic_write(autograded_path, nbformat.writes(nb))
-        result["autograded"] = str(autograded_path.relative_to(out))
+        autograded_path = Path("autograded") / sid / aid / master.notebook_name
+        result["files"][str(autograded_path)] = _bytes(nbformat.writes(nb))
+        result["autograded"] = str(autograded_path)
         student_notes = [n for n in prepared.notes + evaluation.notes]
         # The page's data is kept in the result: the main process renders it again with the
         # scores an instructor changed by hand, and puts the exchange's files beside it.
@@ -192,26 +287,52 @@ def grade_submission(task: dict) -> dict:
             sid, aid, prepared.path.name, status, _student_message(status, "", student_notes, bool(flags)),
             evaluation.cells, master.titles, result["score"], master.max_score,
             markers=(master.begin_hidden, master.end_hidden))
-        atomic_write(feedback_path, feedback.render_page(result["page"]))
-        result["feedback"] = str(feedback_path.relative_to(out))
+        result["files"][str(feedback_path)] = _bytes(feedback.render_page(result["page"]))
+        result["feedback"] = str(feedback_path)
     except Exception as error:  # the grader's own failure: this row says so, the class goes on
         result.update(status="error", retry=True, message=f"the grader failed on this submission: {type(error).__name__}: "
-                                              f"{error}"[:1000], scores={g: 0.0 for g, _ in master.graded}, score=0.0)
+                                              f"{error}"[:1000], scores={g: 0.0 for g, _ in master.graded}, score=0.0,
+                      files={})
         result["traceback"] = traceback.format_exc()[-3000:]
     finally:
         result["seconds"] = round(time.monotonic() - started, 3)
     return result
 
 
-def handle(task: dict) -> dict:
-    if task["kind"] == "trusted":
+# ----------------------------------------------------------------------------------------------
+# The tasks the main process submits to dask
+# ----------------------------------------------------------------------------------------------
+def _task(bundle: dict, settings: dict, assignment_dir: Path, **more) -> dict:
+    from .sandbox import Limits
+    cgroups = settings["cgroups"] and Limits.available()[0]  # this worker's machine decides
+    return dict(settings, master=bundle["master"], all_ids=bundle["all_ids"], assignment_dir=str(assignment_dir),
+                cgroups=cgroups, **more)
+
+
+def solutions_task(bundle: dict, settings: dict) -> dict:
+    """Grade the assignment's solutions; raise SolutionsFail if they do not earn every point."""
+    _check_worker(bundle, settings)
+    master = bundle["master"]
+    with _laid_out(bundle, None) as (assignment_dir, _):
         try:
-            return run_trusted(task)
+            result = run_trusted(_task(bundle, settings, assignment_dir, kind="trusted"))
         except Exception as error:
-            return {"kind": "trusted", "assignment_id": task["master"].assignment, "digest": task["master"].digest,
-                    "problems_fatal": [f"{type(error).__name__}: {error}"], "warnings": [],
-                    "traceback": traceback.format_exc()}
-    return grade_submission(task)
+            result = {"problems_fatal": [f"the grader failed: {type(error).__name__}: {error}"],
+                      "traceback": traceback.format_exc()}
+    if result["problems_fatal"]:
+        raise SolutionsFail(master.assignment, result["problems_fatal"], bool(result.get("start_error")))
+    return result
 
 
-__all__ = ["handle", "atomic_write", "hints"]
+def submission_task(bundle: dict, submission: dict, settings: dict) -> dict:
+    """Grade one submission (``submission``: student_id, assignment_id, input_digest and the folder's
+    files, :func:`pack`); the main process sends it once the assignment's solutions have passed."""
+    _check_worker(bundle, settings)
+    with _laid_out(bundle, submission) as (assignment_dir, folder):
+        return grade_submission(_task(bundle, settings, assignment_dir, kind="submission", folder=str(folder),
+                                      student_id=submission["student_id"],
+                                      assignment_id=submission["assignment_id"],
+                                      input_digest=submission["input_digest"]))
+
+
+__all__ = ["solutions_task", "submission_task", "pack", "dask_setup", "atomic_write", "hints"]
