@@ -1,4 +1,4 @@
-"""Warm kernels (autograder/grading/warm.py, zygote.py): submissions graded one after the other
+"""Warm kernels (autograder/grading/warm.py, the end of kernel.py): submissions graded one after the other
 by the same worker process run in children of the same preloaded parent, and nothing of one
 reaches the next.
 

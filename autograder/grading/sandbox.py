@@ -32,7 +32,7 @@ import autograder
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 RUNNER_DIR = "/opt/autograder-kernel"            # where the sandbox shows the kernel runner
 KERNEL_SCRIPT = f"{RUNNER_DIR}/kernel.py"
-RUNNER_FILES = ("kernel.py", "wire.py", "zygote.py")
+RUNNER_FILES = ("kernel.py", "wire.py")
 TMP_BYTES = 64 * 2**20                           # /tmp in the sandbox
 # The few files of /etc a Python process needs (the dynamic loader, users, time zone).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf",
@@ -93,7 +93,7 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     """``argv`` wrapped in bubblewrap: read-only system and Python; ``cwd`` a tmpfs of
     ``cwd_bytes``; ``files`` (submitted next to the notebook) read-only, for the runner to copy;
     the rest of ``workdir`` (the kernel's sockets) writable. ``warm``: the sandbox of a warm
-    parent (zygote.py), which outlives its submissions: ``workdir`` (where each submission's
+    parent (``kernel.py --warm``), which outlives its submissions: ``workdir`` (where each submission's
     files arrive) read-only, and the root read-only, so that what a submission can write is
     the working folder, ``/tmp`` and ``/dev``, which the parent empties after each."""
     home = "/tmp/home"

@@ -1,4 +1,4 @@
-"""Warm kernels: each worker process keeps a preloaded parent (zygote.py) in a sandbox of its
+"""Warm kernels: each worker process keeps a preloaded parent (``kernel.py --warm``) in a sandbox of its
 own, and each submission runs in a child forked from it, in the submission's cgroup.
 
 The worker's side: :class:`Parent` starts the sandboxed parent and asks it for children;
@@ -28,7 +28,7 @@ from . import sandbox
 from .kernel import REPLY_MIME
 from .runner import KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept
 from .runner import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, STARTUP_TIMEOUT
-from .zygote import HEADER
+from .kernel import HEADER
 
 CONTROL_TIMEOUT = 30.0      # seconds the parent gets to answer fork, wait and clean
 
@@ -166,7 +166,7 @@ class Parent:
         ours, theirs = socket.socketpair()
         launch_path = self.dir / "launch.json"
         launch_path.write_text(json.dumps(self.launch))
-        argv = [sys.executable, "-I", f"{sandbox.RUNNER_DIR}/zygote.py", str(launch_path), str(theirs.fileno())]
+        argv = [sys.executable, "-I", sandbox.KERNEL_SCRIPT, "--warm", str(launch_path), str(theirs.fileno())]
         argv = sandbox.command(argv, self.dir, self.cwd, cwd_bytes=self.launch.get("cwd_bytes"), warm=True)
         log = open(self.dir / "parent.log", "wb")
         try:
@@ -187,6 +187,9 @@ class Parent:
             self.stop()
             raise KernelStartError(f"the warm parent has {ready.get('tasks')} threads, not 1")
         self.pid = self._find(self.proc.pid, ready.get("pid", 2))
+        if self.pid is None:
+            self.stop()
+            raise KernelStartError("the warm parent's process is not found")
 
     def _find(self, root: int, ns_pid: int) -> int | None:
         """The host pid of the process numbered ``ns_pid`` in the sandbox, below ``root``."""
