@@ -182,14 +182,8 @@ def _cap_streams(shell) -> None:
         stream.write = capped
 
 
-def main(argv: list[str]) -> None:
-    launch_path = argv[1]
-    with open(launch_path) as f:
-        launch = json.load(f)
-    os.unlink(launch_path)
-    _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0))
-    _copy_files(launch.get("files"), os.getcwd())
-
+def _import_runtime():
+    """``wire`` (beside this file, not left importable by the notebook), torch with one thread, numpy."""
     sys.dont_write_bytecode = True   # -I ignores PYTHONDONTWRITEBYTECODE; write nothing beside the runner
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -199,6 +193,18 @@ def main(argv: list[str]) -> None:
     import numpy as np
     import torch
     torch.set_num_threads(1)
+    return wire, torch, np
+
+
+def main(argv: list[str]) -> None:
+    launch_path = argv[1]
+    with open(launch_path) as f:
+        launch = json.load(f)
+    os.unlink(launch_path)
+    _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0))
+    _copy_files(launch.get("files"), os.getcwd())
+
+    wire, torch, np = _import_runtime()
 
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
@@ -440,15 +446,7 @@ def warm_main(argv: list[str]) -> None:
     with open(argv[2]) as f:
         launch = json.load(f)
     control = socket.socket(fileno=int(argv[3]))
-    sys.dont_write_bytecode = True   # -I ignores PYTHONDONTWRITEBYTECODE; write nothing beside the runner
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, here)
-    import wire
-    sys.path.remove(here)
-    del sys.modules["wire"]
-    import numpy as np
-    import torch
-    torch.set_num_threads(1)
+    wire, torch, np = _import_runtime()
     torch.set_num_interop_threads(1)
     import matplotlib
     matplotlib.use("agg")
