@@ -17,8 +17,8 @@ submits every assignment), then measures
   kernel process per notebook) and each number of workers;
 
 and prints notebooks per minute for each, the ratio to nbgrader, the per-notebook cost against the
-floor (core-seconds per notebook: wall time x workers / notebooks; and the CPU time the run used,
-which a loaded machine does not inflate), and checks that the graders give every submission the
+floor (core-seconds per notebook: wall time x workers / notebooks, over the floor's wall time; and
+the CPU time the run used over the floor's CPU time, which a shared machine inflates less), and checks that the graders give every submission the
 same score.
 """
 from __future__ import annotations
@@ -45,33 +45,72 @@ from nbgrader.api import Gradebook  # noqa: E402
 from tests.helpers import assignments, make_course, simulated_class, source_notebook  # noqa: E402
 
 
-def cpu_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+class CpuMeter:
+    """CPU seconds used by a command and everything it starts (sandboxes and processes that
+    are never waited for included): a cgroup v1 cpuacct group of its own where this machine has
+    one; otherwise the children's rusage, which misses processes nobody waited for."""
+
+    def __init__(self, name: str):
+        self.path = CPUACCT / f"bench-grade-{os.getpid()}-{name}"
+        try:
+            self.path.mkdir()
+        except OSError:
+            self.path = None
+        self.start = self._read()
+
+    def _read(self) -> float:
+        if self.path is not None:
+            return int((self.path / "cpuacct.usage").read_text()) / 1e9
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def join(self, pid: int | None = None) -> None:
+        if self.path is not None:
+            (self.path / "cgroup.procs").write_text(str(pid or os.getpid()))
+
+    def stop(self) -> float:
+        used = self._read() - self.start
+        if self.path is not None:
+            (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+        return used
 
 
 def timed(cmd: list[str], cwd: Path, **env) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (of every process it waited for) of ``cmd``."""
+    """Wall seconds and CPU seconds of ``cmd`` and everything it started."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env)
-    cpu = cpu_of_children()
+    meter = CpuMeter(f"{time.monotonic_ns()}")
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=meter.join)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return elapsed, cpu_of_children() - cpu
+    summary = [line for line in done.stdout.splitlines() if line.startswith("graded ")]
+    if summary:
+        print("  " + summary[-1], flush=True)
+    return elapsed, meter.stop()
 
 
-def floor(assignment: str, runs: int) -> float:
-    """Seconds to execute the solution notebook alone with nbclient (the median of ``runs``)."""
+def floor(assignment: str, runs: int) -> tuple[float, float]:
+    """Seconds to execute the solution notebook alone with nbclient, wall and CPU (this process
+    and the kernel), the medians of ``runs``."""
     source = nbformat.read(source_notebook(assignment), 4)
-    times = []
-    for _ in range(runs):
+    times, cpus = [], []
+    for k in range(runs):
         nb = nbformat.from_dict(source)
+        meter = CpuMeter(f"floor-{assignment}-{k}")
+        meter.join()
         start = time.perf_counter()
         NotebookClient(nb, timeout=120, kernel_name="python3").execute()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        cpus.append(meter.stop())
+    return statistics.median(times), statistics.median(cpus)
 
 
 def main() -> None:
@@ -101,9 +140,10 @@ def main() -> None:
         load_before = os.getloadavg()
 
         floors = {a: floor(a, args.floor_runs) for a in chosen}
-        floor_s = statistics.mean(floors.values())
-        print(f"floor: {floor_s:.2f} s per notebook (nbclient, solution notebooks alone: "
-              + ", ".join(f"{a[:2]} {s:.2f}" for a, s in floors.items()) + ")", flush=True)
+        floor_s = statistics.mean(wall for wall, _ in floors.values())
+        floor_cpu = statistics.mean(cpu for _, cpu in floors.values())
+        print(f"floor: {floor_s:.2f} s per notebook, CPU {floor_cpu:.2f} s (nbclient, solution notebooks alone: "
+              + ", ".join(f"{a[:2]} {w:.2f}" for a, (w, _) in floors.items()) + ")", flush=True)
 
         nbgrader_s = nbgrader_cpu = None
         if not args.skip_nbgrader:
@@ -139,14 +179,16 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     per_min = lambda seconds: 60 * n / seconds  # noqa: E731
-    rows = [("floor: solution notebooks alone, nbclient", f"{60 / floor_s:.1f}", f"{floor_s:.2f} s", "", "1.00", "")]
+    rows = [("floor: solution notebooks alone, nbclient", f"{60 / floor_s:.1f}", f"{floor_s:.2f} s",
+             f"{floor_cpu:.2f} s", "1.00 (CPU: 1.00)", "")]
     if nbgrader_s is not None:
         rows.append(("plain `nbgrader autograde`, serial", f"{per_min(nbgrader_s):.1f}", f"{nbgrader_s / n:.2f} s",
-                     f"{nbgrader_cpu / n:.2f} s", f"{nbgrader_s / n / floor_s:.2f}", "1.00"))
+                     f"{nbgrader_cpu / n:.2f} s", f"{nbgrader_s / n / floor_s:.2f} (CPU: {nbgrader_cpu / n / floor_cpu:.2f})",
+                     "1.00"))
     for kernels, workers, wall, cpu in runs:
         rows.append((f"`grade --workers {workers}`, {kernels} kernels", f"{per_min(wall):.1f}",
                      f"{wall / n:.2f} s wall, {wall * workers / n:.2f} s of a core", f"{cpu / n:.2f} s",
-                     f"{wall * workers / n / floor_s:.2f}",
+                     f"{wall * workers / n / floor_s:.2f} (CPU: {cpu / n / floor_cpu:.2f})",
                      f"{nbgrader_s / wall:.2f}x" if nbgrader_s is not None else ""))
     lines = [f"Class of {what}, {n} notebooks (correct, partial, blank, broken in turn); {os.cpu_count()} CPUs; "
              f"load average (1, 5, 15 min) {', '.join(f'{x:.2f}' for x in load_before)} before, "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import multiprocessing.util
 import os
 import shutil
 import signal
@@ -251,13 +252,19 @@ def parent_for(launch: dict, tmp_root: str | None) -> Parent:
             old.remove()
         _parents.clear()
         _parents[key] = Parent({k: launch.get(k) for k in ("memory_bytes", "file_bytes", "cwd_bytes")}, tmp_root)
+        multiprocessing.util.Finalize(_parents[key], _parents[key].remove, exitpriority=10)
     return _parents[key]
 
 
-@atexit.register
 def _remove_parents() -> None:
     for parent in _parents.values():
         parent.remove()
+
+
+# At exit, the sandbox dies with this process anyway (bwrap --die-with-parent); this removes its
+# folder too. A multiprocessing worker ends without atexit, but runs the finalizers registered in
+# it (see parent_for).
+atexit.register(_remove_parents)
 
 
 class WarmKernel:
