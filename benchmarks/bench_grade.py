@@ -1,21 +1,25 @@
 """Benchmark: `python -m autograder grade` against plain serial `nbgrader autograde`.
 
-    .venv/bin/python benchmarks/bench_grade.py [--students 40] [--workers 2] [--record benchmarks/results.md]
+    .venv/bin/python benchmarks/bench_grade.py [--students 10] [--assignment all] [--workers 2 1]
+                                               [--kernels warm cold] [--record FILE]
 
 Makes a throw-away course with a simulated class (correct, partial, blank and broken submissions,
-made from the solutions), then measures
+made from the solutions), of one assignment or of all six (``--assignment all``: every student
+submits every assignment), then measures
 
-* the floor: executing the solution notebook alone with nbclient (median of several runs);
+* the floor: executing each solution notebook alone with nbclient (median of several runs per
+  assignment, averaged over the class's notebooks);
 * plain nbgrader: `nbgrader autograde` (serial) on the class, after `nbgrader generate_assignment`
   (not timed);
 * the grader: `python -m autograder grade` on the class, from an empty output folder (everything
-  included: the gradebook, the solutions' run, feedback pages), with --workers N and with 1 (each
-  run starts its own dask LocalCluster, which is included);
-* the grader on a dask cluster of separate processes already running (`dask scheduler` and N
-  `dask worker --nthreads 1` on loopback, started before and not timed), through `--scheduler`;
+  included: the gradebook, the solutions' run, feedback pages), for each kernel kind
+  (``AUTOGRADER_KERNELS=warm``: children forked from a preloaded parent, the default; ``cold``: a
+  kernel process per notebook) and each number of workers;
 
-and prints notebooks per minute for each, the ratio, and the per-notebook cost against the
-floor. It also checks that both graders give every student the same score.
+and prints notebooks per minute for each, the ratio to nbgrader, the per-notebook cost against the
+floor (core-seconds per notebook: wall time x workers / notebooks, over the floor's wall time; and
+the CPU time the run used over the floor's CPU time, which a shared machine inflates less), and checks that the graders give every submission the
+same score.
 """
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ import contextlib
 import csv
 import json
 import os
-import signal
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,29 +45,75 @@ import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbgrader.api import Gradebook  # noqa: E402
 
-from tests.helpers import make_course, simulated_class, source_notebook  # noqa: E402
+from tests.helpers import assignments, make_course, simulated_class, source_notebook  # noqa: E402
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+class CpuMeter:
+    """CPU seconds used by a command and everything it starts (sandboxes and processes that
+    are never waited for included): a cgroup v1 cpuacct group of its own where this machine has
+    one; otherwise the children's rusage, which misses processes nobody waited for."""
+
+    def __init__(self, name: str):
+        self.path = CPUACCT / f"bench-grade-{os.getpid()}-{name}"
+        try:
+            self.path.mkdir()
+        except OSError:
+            self.path = None
+        self.start = self._read()
+
+    def _read(self) -> float:
+        if self.path is not None:
+            return int((self.path / "cpuacct.usage").read_text()) / 1e9
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def join(self, pid: int | None = None) -> None:
+        if self.path is not None:
+            (self.path / "cgroup.procs").write_text(str(pid or os.getpid()))
+
+    def stop(self) -> float:
+        used = self._read() - self.start
+        if self.path is not None:
+            (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+        return used
+
+
+def timed(cmd: list[str], cwd: Path, **env) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of ``cmd`` and everything it started."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env)
+    meter = CpuMeter(f"{time.monotonic_ns()}")
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=meter.join)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return elapsed, done
+    summary = [line for line in done.stdout.splitlines() if line.startswith("graded ")]
+    if summary:
+        print("  " + summary[-1], flush=True)
+    return elapsed, meter.stop()
 
 
-def floor(assignment: str, runs: int) -> float:
-    """Seconds to execute the solution notebook alone with nbclient (the median of ``runs``)."""
+def floor(assignment: str, runs: int) -> tuple[float, float]:
+    """Seconds to execute the solution notebook alone with nbclient, wall and CPU (this process
+    and the kernel), the medians of ``runs``."""
     source = nbformat.read(source_notebook(assignment), 4)
-    times = []
-    for _ in range(runs):
+    times, cpus = [], []
+    for k in range(runs):
         nb = nbformat.from_dict(source)
+        meter = CpuMeter(f"floor-{assignment}-{k}")
+        meter.join()
         start = time.perf_counter()
         NotebookClient(nb, timeout=120, kernel_name="python3").execute()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        cpus.append(meter.stop())
+    return statistics.median(times), statistics.median(cpus)
 
 
 @contextlib.contextmanager
@@ -95,88 +146,114 @@ def dask_cluster(home: Path, workers: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--students", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--assignment", default="01_forward_pass_exercises")
+    parser.add_argument("--students", type=int, default=40, help="students (per assignment)")
+    parser.add_argument("--assignment", default="01_forward_pass_exercises", help="an assignment, or all")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 1])
+    parser.add_argument("--kernels", nargs="+", default=["warm", "cold"], choices=["warm", "cold"])
     parser.add_argument("--floor-runs", type=int, default=5)
-    parser.add_argument("--record", metavar="FILE", help="also write the results, as markdown, to FILE")
-    parser.add_argument("--no-cluster", action="store_true",
-                        help="skip the run on a dask cluster of separate processes (--scheduler)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="also grade (warm kernels) on a dask cluster of separate processes already running, "
+                             "through --scheduler (max of --workers `dask worker` processes)")
+    parser.add_argument("--skip-nbgrader", action="store_true", help="do not run serial nbgrader autograde")
+    parser.add_argument("--record", metavar="FILE", help="also append the results, as markdown, to FILE")
     args = parser.parse_args()
-    n, a = args.students, args.assignment
+    chosen = assignments() if args.assignment == "all" else [args.assignment]
+    n = args.students * len(chosen)
+    what = f"{args.students} simulated submissions of each of {len(chosen)} assignments" if len(chosen) > 1 else \
+        f"{n} simulated submissions of `{chosen[0]}`"
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    runs: list[tuple[str, int, float, float]] = []
     try:
         course = make_course(tmp / "course")
-        kinds = simulated_class(course / "submitted", a, n)
-        print(f"{n} simulated submissions of {a}: " + ", ".join(
+        kinds = {}
+        for a in chosen:
+            kinds.update({(s, a): k for s, k in simulated_class(course / "submitted", a, args.students).items()})
+        print(f"{what} ({n} notebooks): " + ", ".join(
             f"{k} {list(kinds.values()).count(k)}" for k in dict.fromkeys(kinds.values())), flush=True)
-        load_before = os.getloadavg()[0]
+        load_before = os.getloadavg()
 
-        floor_s = floor(a, args.floor_runs)
-        print(f"floor: {floor_s:.2f} s per notebook (nbclient, solution notebook alone)", flush=True)
+        floors = {a: floor(a, args.floor_runs) for a in chosen}
+        floor_s = statistics.mean(wall for wall, _ in floors.values())
+        floor_cpu = statistics.mean(cpu for _, cpu in floors.values())
+        print(f"floor: {floor_s:.2f} s per notebook, CPU {floor_cpu:.2f} s (nbclient, solution notebooks alone: "
+              + ", ".join(f"{a[:2]} {w:.2f}" for a, (w, _) in floors.items()) + ")", flush=True)
 
-        timed([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force"], course)
-        nbgrader_s, _ = timed([sys.executable, "-m", "nbgrader", "autograde", a, "--force"], course)
-        print(f"nbgrader autograde (serial): {nbgrader_s:.1f} s", flush=True)
+        nbgrader_s = nbgrader_cpu = None
+        if not args.skip_nbgrader:
+            nbgrader_s = nbgrader_cpu = 0.0
+            for a in chosen:
+                timed([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force"], course)
+                wall, cpu = timed([sys.executable, "-m", "nbgrader", "autograde", a, "--force"], course)
+                nbgrader_s, nbgrader_cpu = nbgrader_s + wall, nbgrader_cpu + cpu
+            print(f"nbgrader autograde (serial): {nbgrader_s:.1f} s", flush=True)
 
-        ours_s, done = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out", "graded-n",
-                              "--workers", str(args.workers), "--assignment", a], course)
-        print(f"autograder grade --workers {args.workers}: {ours_s:.1f} s", flush=True)
-        one_s, _ = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out", "graded-1",
-                          "--workers", "1", "--assignment", a], course)
-        print(f"autograder grade --workers 1: {one_s:.1f} s", flush=True)
-        cluster_s = None
-        if not args.no_cluster:
-            with dask_cluster(tmp, args.workers) as address:
-                cluster_s, _ = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out", "graded-c",
-                                      "--scheduler", address, "--assignment", a], course)
-            print(f"autograder grade --scheduler (a running cluster of {args.workers} worker processes): "
-                  f"{cluster_s:.1f} s", flush=True)
-        load_after = os.getloadavg()[0]
+        only = ["--assignment", chosen[0]] if len(chosen) == 1 else []
+        for kernels in args.kernels:
+            for workers in args.workers:
+                out = f"graded-{kernels}-{workers}"
+                wall, cpu = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out", out,
+                                   "--workers", str(workers), *only], course, AUTOGRADER_KERNELS=kernels)
+                runs.append((kernels, workers, wall, cpu))
+                print(f"autograder grade, {kernels} kernels, --workers {workers}: {wall:.1f} s "
+                      f"(CPU {cpu:.1f} s)", flush=True)
+        if args.cluster:  # its workers' CPU time is outside this command's cgroup: the CPU column is the client's
+            workers = max(args.workers)
+            with dask_cluster(tmp, workers) as address:
+                wall, cpu = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out",
+                                   f"graded-running cluster-{workers}", "--scheduler", address, *only], course)
+            runs.append(("running cluster", workers, wall, cpu))
+            print(f"autograder grade --scheduler (a running cluster of {workers} worker processes): {wall:.1f} s",
+                  flush=True)
+        load_after = os.getloadavg()
 
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-            plain = {s: gb.find_submission(a, s).score for s in kinds}
-        with open(course / "graded-n" / "grades.csv", newline="") as f:
-            ours = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
-        agree = sum(plain[s] == ours[s] for s in kinds)
+        agree = {}
+        plain = {}
+        if nbgrader_s is not None:
+            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+                plain = {(s, a): gb.find_submission(a, s).score for s, a in kinds}
+        for kernels, workers, _, _ in runs:
+            with open(course / f"graded-{kernels}-{workers}" / "grades.csv", newline="") as f:
+                ours = {(r["student_id"], r["assignment_id"]): float(r["score"]) for r in csv.DictReader(f)}
+            reference = plain or ours
+            agree[(kernels, workers)] = sum(reference[k] == ours.get(k) for k in kinds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     per_min = lambda seconds: 60 * n / seconds  # noqa: E731
-    rows = [
-        ("floor: solution notebook alone, nbclient", f"{60 / floor_s:.1f}", f"{floor_s:.2f} s", "1.00"),
-        ("plain `nbgrader autograde`, serial", f"{per_min(nbgrader_s):.1f}", f"{nbgrader_s / n:.2f} s",
-         f"{nbgrader_s / n / floor_s:.2f}"),
-        (f"`python -m autograder grade --workers {args.workers}`", f"{per_min(ours_s):.1f}",
-         f"{ours_s / n:.2f} s wall, {ours_s * args.workers / n:.2f} s of a core",
-         f"{ours_s * args.workers / n / floor_s:.2f}"),
-        ("`python -m autograder grade --workers 1`", f"{per_min(one_s):.1f}", f"{one_s / n:.2f} s",
-         f"{one_s / n / floor_s:.2f}"),
-    ]
-    if cluster_s is not None:
-        rows.append((f"`python -m autograder grade --scheduler ADDRESS` ({args.workers} running `dask worker` "
-                     "processes)", f"{per_min(cluster_s):.1f}",
-                     f"{cluster_s / n:.2f} s wall, {cluster_s * args.workers / n:.2f} s of a core",
-                     f"{cluster_s * args.workers / n / floor_s:.2f}"))
-    lines = [f"Class of {n} simulated submissions of `{a}` (correct, partial, blank, broken in turn); "
-             f"{os.cpu_count()} CPUs; load average {load_before:.2f} before, {load_after:.2f} after.", "",
-             "| what | notebooks per minute | per notebook | cost / floor |", "|---|---|---|---|"]
-    lines += [f"| {a_} | {b} | {c} | {d} |" for a_, b, c, d in rows]
-    lines += ["", f"- throughput, grade --workers {args.workers} / serial nbgrader: "
-                  f"**{nbgrader_s / ours_s:.2f}x** (goal: at least 1.8x with 2 workers)",
-              f"- per-notebook cost with {args.workers} workers (wall time x workers / notebooks) / floor: "
-              f"**{ours_s * args.workers / n / floor_s:.2f}** (goal: at most 1.3)",
-              f"- {args.workers} workers / 1 worker: **{one_s / ours_s:.2f}x** faster",
-              f"- one core grades {per_min(one_s):.1f} notebooks per minute (--workers 1, everything included)",
-              f"- the two graders give the same score to {agree} of {n} students"]
-    if cluster_s is not None:
-        lines.insert(-1, f"- a running cluster (`--scheduler`) / the LocalCluster the command starts: "
-                         f"**{ours_s / cluster_s:.2f}x** faster")
+    rows = [("floor: solution notebooks alone, nbclient", f"{60 / floor_s:.1f}", f"{floor_s:.2f} s",
+             f"{floor_cpu:.2f} s", "1.00 (CPU: 1.00)", "")]
+    if nbgrader_s is not None:
+        rows.append(("plain `nbgrader autograde`, serial", f"{per_min(nbgrader_s):.1f}", f"{nbgrader_s / n:.2f} s",
+                     f"{nbgrader_cpu / n:.2f} s", f"{nbgrader_s / n / floor_s:.2f} (CPU: {nbgrader_cpu / n / floor_cpu:.2f})",
+                     "1.00"))
+    for kernels, workers, wall, cpu in runs:
+        rows.append((f"`grade --workers {workers}`, {kernels} kernels", f"{per_min(wall):.1f}",
+                     f"{wall / n:.2f} s wall, {wall * workers / n:.2f} s of a core", f"{cpu / n:.2f} s",
+                     f"{wall * workers / n / floor_s:.2f} (CPU: {cpu / n / floor_cpu:.2f})",
+                     f"{nbgrader_s / wall:.2f}x" if nbgrader_s is not None else ""))
+    lines = [f"Class of {what}, {n} notebooks (correct, partial, blank, broken in turn); {os.cpu_count()} CPUs; "
+             f"load average (1, 5, 15 min) {', '.join(f'{x:.2f}' for x in load_before)} before, "
+             f"{', '.join(f'{x:.2f}' for x in load_after)} after.", "",
+             "| what | notebooks per minute | per notebook | CPU per notebook | cost / floor | speed-up over nbgrader |",
+             "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    walls = {(k, w): wall for k, w, wall, _ in runs}
+    lines.append("")
+    for kernels in args.kernels:
+        if (kernels, 1) in walls and (kernels, 2) in walls:
+            lines.append(f"- {kernels} kernels: 2 workers / 1 worker: **{walls[(kernels, 1)] / walls[(kernels, 2)]:.2f}x**")
+    if ("warm", 2) in walls and ("cold", 2) in walls:
+        lines.append(f"- warm / cold kernels, 2 workers: **{walls[('cold', 2)] / walls[('warm', 2)]:.2f}x** faster")
+    for (kernels, workers), count in agree.items():
+        lines.append(f"- {kernels} kernels, {workers} workers: the same score as "
+                     f"{'serial nbgrader' if plain else 'itself'} for {count} of {n} submissions")
     text = "\n".join(lines)
     print("\n" + text)
     if args.record:
-        Path(args.record).write_text(text + "\n")
+        with open(args.record, "a") as f:
+            f.write(f"\n`{' '.join(['.venv/bin/python', 'benchmarks/bench_grade.py', *sys.argv[1:]])}` "
+                    f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n{text}\n")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import remote
+from . import remote, warm
 from .prepare import Prepared
 from .runner import GradingKernel, KernelStartError, OutputBudget, StepResult
 
@@ -84,14 +84,47 @@ def _hidden_status(hidden) -> StepResult:
 def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, workdir: Path, cwd: Path,
         budget: float | None = None, limits=None) -> Execution:
     """Run every step; hidden tests run here, in the grader, asking the kernel for answers. The
-    notebook's whole run (cells, restarts, replays) gets ``budget`` seconds."""
+    notebook's whole run (cells, restarts, replays) gets ``budget`` seconds.
+
+    In a child of this worker's warm parent (:mod:`warm`) where there are a sandbox and a cgroup
+    (``limits``) and warm kernels are wanted; otherwise in a kernel process of its own. If the warm
+    parent dies during the run, it is restarted and the notebook graded again, once."""
+    if not (use_sandbox and limits is not None and warm.wanted()):
+        return _run(prepared, timeout, budget, limits,
+                    lambda outputs: GradingKernel(workdir, cwd, dict(launch, files=str(workdir / "files")),
+                                                  use_sandbox, limits=limits, outputs=outputs))
+    parent = warm.parent_for(launch, str(workdir.parent))
+    with parent.lock:
+        files = parent.inbox / "files"
+        shutil.rmtree(files, ignore_errors=True)
+        os.rename(workdir / "files", files)
+        try:
+            for attempt in range(2):
+                if not parent.alive():
+                    try:
+                        parent.start()
+                    except KernelStartError as error:
+                        return Execution([None] * len(prepared.steps), start_error=str(error))
+                starts = parent.starts
+
+                def child(outputs):
+                    return warm.WarmKernel(parent, limits, str(files), outputs)
+                execution = _run(prepared, timeout, budget, limits, child)
+                if parent.alive() and parent.starts == starts:
+                    return execution
+            return execution
+        finally:
+            shutil.rmtree(files, ignore_errors=True)
+
+
+def _run(prepared: Prepared, timeout: float, budget: float | None,
+         limits, make_kernel) -> Execution:
     steps = prepared.steps
     results: list[StepResult | None] = [None] * len(steps)
     execution = Execution(results)
     budget = budget or max(BUDGET_CELLS * timeout, 60.0)
     end = time.monotonic() + budget
     outputs = OutputBudget()
-    launch = dict(launch, files=str(workdir / "files"))
     namespace = remote.setup_namespace(prepared.setup_sources)
 
     # The notebook's visible checks go through its ``check`` helper: the kernel keeps the values of
@@ -112,14 +145,21 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
         except (remote.StudentError, remote.ProtocolError, remote.HiddenTimeout, remote.KernelDied):
             pass
 
-    def new_kernel() -> GradingKernel:
-        return GradingKernel(workdir, cwd, launch, use_sandbox, limits=limits, outputs=outputs)
+    def new_kernel():
+        return make_kernel(outputs)
+
+    def kill(kernel) -> None:
+        kernel.kill()
+        if isinstance(kernel, warm.WarmKernel):
+            warm.clean(kernel.parent, limits)
+        elif limits is not None:
+            limits.kill_all()
 
     kernel = new_kernel()
     try:
         kernel.start()
-    except KernelStartError as error:
-        kernel.kill()
+    except (KernelStartError, warm.ParentDied) as error:
+        kill(kernel)
         execution.start_error = str(error)
         return execution
     restarts = 0
@@ -154,9 +194,7 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
                 i += 1
                 continue
             # The kernel is gone: start another, replay what ran before, and go on after this step.
-            kernel.kill()
-            if limits is not None:
-                limits.kill_all()
+            kill(kernel)
             restarts += 1
             if restarts > MAX_RESTARTS:
                 execution.events.append((i, f"gave up after {MAX_RESTARTS} restarts of the kernel; the rest was not run"))
@@ -170,11 +208,11 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
                     if replay.status in ("died", "timeout") or replay.killed:
                         raise KernelStartError(f"replaying the cells before it failed: {replay.status}")
                     diagnose(kernel, steps[j], replay)
-            except KernelStartError as error:
+            except (KernelStartError, warm.ParentDied) as error:
                 execution.events.append((i, f"could not restart the kernel ({error}); the rest was not run"))
                 break
             i += 1
     finally:
-        kernel.kill()
+        kill(kernel)
         execution.output_exhausted = outputs.exhausted
     return execution

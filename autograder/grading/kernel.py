@@ -2,7 +2,9 @@
 of the course.
 
 Started by the worker (:mod:`autograder.grading.runner`) as ``python -I KERNEL_DIR/kernel.py
-LAUNCH.json``, inside the sandbox when there is one. The sandbox shows it this file and
+LAUNCH.json``, inside the sandbox when there is one; or, for warm kernels (:mod:`warm`), as the
+preloaded parent ``kernel.py --warm`` whose forked children run the notebooks (end of this
+file). The sandbox shows it this file and
 ``wire.py`` and nothing else of the course: not :mod:`autograder.reference`, not the solutions,
 not the hidden tests, no expected value. Before any notebook code runs it sets resource limits,
 imports torch and numpy (one thread) and copies the files submitted next to the notebook into its
@@ -19,13 +21,18 @@ and compares, outside.
 """
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import os
 import resource
 import shutil
 import signal
+import socket
+import struct
 import sys
+import threading
+import time
 import traceback
 import types
 
@@ -175,14 +182,8 @@ def _cap_streams(shell) -> None:
         stream.write = capped
 
 
-def main(argv: list[str]) -> None:
-    launch_path = argv[1]
-    with open(launch_path) as f:
-        launch = json.load(f)
-    os.unlink(launch_path)
-    _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0))
-    _copy_files(launch.get("files"), os.getcwd())
-
+def _import_runtime():
+    """``wire`` (beside this file, not left importable by the notebook), torch with one thread, numpy."""
     sys.dont_write_bytecode = True   # -I ignores PYTHONDONTWRITEBYTECODE; write nothing beside the runner
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -192,6 +193,18 @@ def main(argv: list[str]) -> None:
     import numpy as np
     import torch
     torch.set_num_threads(1)
+    return wire, torch, np
+
+
+def main(argv: list[str]) -> None:
+    launch_path = argv[1]
+    with open(launch_path) as f:
+        launch = json.load(f)
+    os.unlink(launch_path)
+    _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0))
+    _copy_files(launch.get("files"), os.getcwd())
+
+    wire, torch, np = _import_runtime()
 
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
@@ -203,5 +216,301 @@ def main(argv: list[str]) -> None:
     app.start()
 
 
+
+
+# --- The warm parent -----------------------------------------------------------------------------
+# The warm parent: a preloaded Python that forks one child per submission, inside the sandbox.
+#
+# Started by the worker (:mod:`autograder.grading.warm`) as ``python -I KERNEL_DIR/kernel.py
+# --warm LAUNCH.json FD`` in a bubblewrap sandbox that lives as long as the worker. It imports torch (one thread, before any operation: forking is then safe), numpy, matplotlib and
+# IPython once, makes an IPython shell that never runs a cell, and then only obeys the worker on
+# the socket ``FD``: ``fork`` (a child, handed a socket of its own), ``wait`` (a child's exit code),
+# ``clean`` (empty the sandbox's writable folders once the worker has killed every process of the
+# last submission). It never runs notebook code and reads nothing a child can write.
+#
+# A child runs one submission: it waits for ``start`` (the worker first puts it in the
+# submission's cgroup), sets its limits, copies the submission's files into the working folder,
+# and then runs the code it is sent in the inherited, never-used shell, sending the outputs back
+# as framed JSON messages (the shapes of Jupyter's messages, so the worker keeps them as it keeps
+# a kernel's). Neither the parent nor a child can be read through ptrace or ``/proc/PID/mem``
+# (``PR_SET_DUMPABLE`` off).
+
+HEADER = struct.Struct("!I")
+MAX_FRAME = 12 * 1024 * 1024      # a larger output is not sent (and the worker would skip it)
+FLUSH_BYTES, FLUSH_SECONDS = 8192, 0.1
+WRITABLE = ("/tmp", "/dev", "/dev/shm", "/dev/mqueue")   # and the working folder; the root is read-only
+PR_SET_DUMPABLE = 4
+
+
+def send(sock, message: dict) -> None:
+    data = json.dumps(message).encode()
+    if len(data) > MAX_FRAME:
+        data = json.dumps({"t": "dropped", "bytes": len(data)}).encode()   # the worker notes it
+    sock.sendall(HEADER.pack(len(data)) + data)
+
+
+def receive(sock) -> dict:
+    def exactly(n: int) -> bytes:
+        chunks = b""
+        while len(chunks) < n:
+            chunk = sock.recv(n - len(chunks))
+            if not chunk:
+                raise EOFError
+            chunks += chunk
+        return chunks
+    return json.loads(exactly(HEADER.unpack(exactly(HEADER.size))[0]))
+
+
+def not_dumpable() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def remove_contents(folder: str, keep=()) -> list[str]:
+    """Empty ``folder`` but for the names in ``keep``; what could not be removed."""
+    left = []
+    try:
+        names = set(os.listdir(folder)) - set(keep)
+    except OSError:
+        return []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            left.append(path)
+    return left
+
+
+def remove_ipc() -> None:
+    """System V shared memory, semaphores and queues a child made (they outlive processes)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for table, remove in (("shm", libc.shmctl), ("sem", libc.semctl), ("msg", libc.msgctl)):
+        try:
+            lines = open(f"/proc/sysvipc/{table}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            remove(int(line.split()[1]), 0, None)   # IPC_RMID
+
+
+class Stream:
+    """sys.stdout / sys.stderr of a child: text goes to the worker as stream messages."""
+
+    def __init__(self, channel, name: str):
+        self.channel, self.name = channel, name
+        self.buffer, self.last = [], time.monotonic()
+        self.encoding, self.errors = "utf-8", "replace"
+
+    def write(self, text) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.buffer.append(text)
+        if sum(map(len, self.buffer)) > FLUSH_BYTES or time.monotonic() - self.last > FLUSH_SECONDS:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        if self.buffer:
+            text, self.buffer = "".join(self.buffer), []
+            self.channel.send("stream", {"name": self.name, "text": text})
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+
+class Channel:
+    """The child's socket to the worker."""
+
+    def __init__(self, sock):
+        self.sock, self.streams = sock, []
+
+    def send(self, msg_type: str, content: dict) -> None:
+        if msg_type != "stream":
+            for stream in self.streams:
+                stream.flush()
+        send(self.sock, {"t": "out", "msg_type": msg_type, "content": content})
+
+
+def make_shell():
+    """An IPython shell whose outputs, results and errors a child sends to the worker."""
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    class Publisher(DisplayPublisher):
+        channel = None
+
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+            self.channel.send("display_data", {"data": data, "metadata": metadata or {}, "transient": transient or {}})
+
+        def clear_output(self, wait=False):
+            self.channel.send("clear_output", {"wait": wait})
+
+    class Hook(DisplayHook):
+        channel = None
+
+        def start_displayhook(self):
+            pass
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            self.channel.send("execute_result", {"data": format_dict, "metadata": md_dict or {},
+                                                 "execution_count": self.prompt_count})
+
+        def finish_displayhook(self):
+            pass
+
+    class Shell(InteractiveShell):
+        channel = None
+        error = None
+        display_pub_class = Publisher
+        displayhook_class = Hook
+
+        def _showtraceback(self, etype, evalue, stb):
+            self.error = (getattr(etype, "__name__", str(etype)), str(evalue))
+            self.channel.send("error", {"ename": self.error[0], "evalue": self.error[1], "traceback": stb})
+
+    from traitlets.config import Config
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "NoColor"
+    config.InteractiveShell.autocall = 0
+    return Shell.instance(config=config)
+
+
+def child(sock, launch: dict, shell, wire, torch, np) -> None:
+    """One submission, in a forked child: never returns."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        not_dumpable()
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # the worker's time limit
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        start = receive(sock)              # the worker has put this process in its cgroup
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):               # not the parent's log: everything goes through the socket
+            os.dup2(devnull, fd)
+        _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0))
+        _copy_files(start.get("files"), os.getcwd())
+        channel = Channel(sock)
+        shell.channel = shell.display_pub.channel = shell.displayhook.channel = channel
+        sys.stdout, sys.stderr = Stream(channel, "stdout"), Stream(channel, "stderr")
+        channel.streams = [sys.stdout, sys.stderr]
+        _cap_streams(shell)
+        sys.modules["_autograder_kernel"] = make_server(shell, wire, torch, np)
+        sys.path.insert(0, "")  # modules submitted next to the notebook are importable, as in Jupyter
+        send(sock, {"t": "ready"})
+        while True:
+            request = receive(sock)
+            shell.error = None
+            try:
+                result = shell.run_cell(request["code"], store_history=True, silent=False)
+                failed = not result.success
+            except KeyboardInterrupt:   # between statements IPython does not catch
+                shell.error, failed = ("KeyboardInterrupt", ""), True
+            for stream in channel.streams:
+                stream.flush()
+            ename, evalue = shell.error or ("", "")
+            send(sock, {"t": "done", "seq": request.get("seq"), "status": "error" if failed else "ok",
+                        "ename": ename, "evalue": evalue})
+    except EOFError:
+        code = 0
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def warm_main(argv: list[str]) -> None:
+    """``kernel.py --warm LAUNCH.json FD``: the warm parent (see above)."""
+    not_dumpable()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    with open(argv[2]) as f:
+        launch = json.load(f)
+    control = socket.socket(fileno=int(argv[3]))
+    wire, torch, np = _import_runtime()
+    torch.set_num_interop_threads(1)
+    import matplotlib
+    matplotlib.use("agg")
+    import matplotlib.pyplot  # noqa: F401
+    import IPython.display  # noqa: F401
+    shell = make_shell()
+    x = torch.ones(2, 2, dtype=torch.float64, requires_grad=True)   # load what a first operation loads
+    torch.sigmoid(x @ x.T).sum().backward()
+    import gc
+    gc.collect()
+    gc.freeze()   # the parent's objects: never collected, so children do not copy their pages for it
+    os.makedirs("/tmp/home", exist_ok=True)
+    # What the sandbox holds before any child runs is kept (devices, mount points), the rest removed.
+    before = {folder: os.listdir(folder) if os.path.isdir(folder) else [] for folder in WRITABLE}
+    before["/tmp"] = []
+    send(control, {"t": "ready", "pid": os.getpid(), "threads": threading.active_count(), "tasks": len(os.listdir("/proc/self/task"))})
+    while True:
+        try:
+            request = receive(control)
+        except EOFError:
+            os._exit(0)
+        op = request.get("op")
+        if op == "fork":
+            message, fds, _, _ = socket.recv_fds(control, 1024, 1)
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                child(socket.socket(fileno=fds[0]), launch, shell, wire, torch, np)
+            os.close(fds[0])
+            send(control, {"pid": pid})
+        elif op == "wait":   # a killed child's exit code (the worker has killed it, or it exited)
+            deadline = time.monotonic() + float(request.get("timeout", 5))
+            code = None
+            while True:
+                try:
+                    done, status = os.waitpid(int(request["pid"]), os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if done:
+                    code = os.waitstatus_to_exitcode(status)
+                    break
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            send(control, {"code": code})
+        elif op == "clean":  # every process of the last submission is dead: remove what it wrote
+            while True:
+                try:
+                    if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                        break
+                except ChildProcessError:
+                    break
+            left = remove_contents(request["cwd"])
+            for folder in WRITABLE:
+                left += remove_contents(folder, before[folder])
+                left += [f"{folder}/{name} is gone" for name in before[folder]    # a device a child removed
+                         if not os.path.lexists(os.path.join(folder, name))]
+            try:
+                remove_ipc()
+                os.makedirs("/tmp/home", exist_ok=True)
+            except OSError as error:
+                left.append(str(error))
+            send(control, {"left": left})
+
+
 if __name__ == "__main__":
-    main(sys.argv)
+    warm_main(sys.argv) if sys.argv[1:2] == ["--warm"] else main(sys.argv)

@@ -34,6 +34,19 @@ class KernelStartError(RuntimeError):
     pass
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill the process group ``proc`` leads (a sandbox: everything in it dies with it) and reap it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 @dataclass
 class StepResult:
     status: str                     # ok, error, timeout, died
@@ -160,15 +173,7 @@ class GradingKernel:
                 pass
             self.client = None
         if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            kill_group(self.proc)
         if self.context is not None:
             self.context.destroy(linger=0)
             self.context = None
@@ -248,23 +253,33 @@ class GradingKernel:
         return result
 
     def _add_output(self, result: StepResult, msg: dict, kept: int) -> int:
-        try:
-            output = nbformat.v4.output_from_msg(msg)
-        except Exception:
-            return kept
-        size = len(json.dumps(output))
-        if kept + size > MAX_OUTPUT_CHARS or size > self.outputs.left:
-            if size > self.outputs.left:
-                self.outputs.exhausted = True
-            if not result.truncated:
-                result.truncated = True
-                result.outputs.append(nbformat.v4.new_output(
-                    "stream", name="stderr", text="\n[... further output was not kept by the grader ...]\n"))
-            return kept + size
-        if (output.output_type == "stream" and result.outputs and result.outputs[-1].output_type == "stream"
-                and result.outputs[-1].name == output.name):
-            result.outputs[-1].text += output.text
-        else:
-            result.outputs.append(output)
-        self.outputs.left -= size
+        return add_output(result, msg, kept, self.outputs)
+
+
+def not_kept(result: StepResult, outputs: OutputBudget, exhausted: bool) -> None:
+    """An output was not kept; ``exhausted``: it was over what the notebook may still print."""
+    outputs.exhausted = outputs.exhausted or exhausted
+    if not result.truncated:
+        result.truncated = True
+        result.outputs.append(nbformat.v4.new_output(
+            "stream", name="stderr", text="\n[... further output was not kept by the grader ...]\n"))
+
+
+def add_output(result: StepResult, msg: dict, kept: int, outputs: OutputBudget) -> int:
+    """Keep the output of ``msg`` (a Jupyter iopub message) in ``result``, within the step's and
+    the notebook's limits; the characters counted for this step so far."""
+    try:
+        output = nbformat.v4.output_from_msg(msg)
+    except Exception:
+        return kept
+    size = len(json.dumps(output))
+    if kept + size > MAX_OUTPUT_CHARS or size > outputs.left:
+        not_kept(result, outputs, exhausted=size > outputs.left)
         return kept + size
+    if (output.output_type == "stream" and result.outputs and result.outputs[-1].output_type == "stream"
+            and result.outputs[-1].name == output.name):
+        result.outputs[-1].text += output.text
+    else:
+        result.outputs.append(output)
+    outputs.left -= size
+    return kept + size

@@ -95,10 +95,13 @@ def bwrap_status() -> tuple[bool, str]:
 
 
 def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, files: str | None = None,
-            cwd_bytes: int | None = None) -> list[str]:
+            cwd_bytes: int | None = None, warm: bool = False) -> list[str]:
     """``argv`` wrapped in bubblewrap: read-only system and Python; ``cwd`` a tmpfs of
     ``cwd_bytes``; ``files`` (submitted next to the notebook) read-only, for the runner to copy;
-    the rest of ``workdir`` (the kernel's sockets) writable."""
+    the rest of ``workdir`` (the kernel's sockets) writable. ``warm``: the sandbox of a warm
+    parent (``kernel.py --warm``), which outlives its submissions: ``workdir`` (where each submission's
+    files arrive) read-only, and the root read-only, so that what a submission can write is
+    the working folder, ``/tmp`` and ``/dev``, which the parent empties after each."""
     home = "/tmp/home"
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--ro-bind", "/usr", "/usr"]
@@ -120,10 +123,12 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     for name in RUNNER_FILES:
         cmd += ["--ro-bind", str(PACKAGE_DIR / "grading" / name), f"{RUNNER_DIR}/{name}"]
     if not check:
-        cmd += ["--bind", str(workdir), str(workdir)]
+        cmd += ["--ro-bind" if warm else "--bind", str(workdir), str(workdir)]
         if files:
             cmd += ["--ro-bind", files, files]
         cmd += ["--size", str(cwd_bytes or 256 * 2**20), "--tmpfs", str(cwd)]
+    if warm:
+        cmd += ["--remount-ro", "/"]
     cmd += ["--clearenv"]
     for key, value in kernel_env(home).items():
         cmd += ["--setenv", key, value]
@@ -182,6 +187,11 @@ class Limits:
         (bubblewrap's sandbox included) is in it from the first instruction."""
         join = " && ".join(f"echo $$ > '{path}/cgroup.procs'" for path in self.paths)
         return ["/bin/sh", "-c", f'{join} && exec "$@"', "sh", *argv]
+
+    def join(self, pid: int) -> None:
+        """Move the process ``pid`` (not yet running student code) into this cgroup."""
+        for path in self.paths:
+            (path / "cgroup.procs").write_text(str(pid))
 
     def pids(self) -> list[int]:
         try:

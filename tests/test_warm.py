@@ -1,0 +1,141 @@
+"""Warm kernels (autograder/grading/warm.py, the end of kernel.py): submissions graded one after the other
+by the same worker process run in children of the same preloaded parent, and nothing of one
+reaches the next.
+
+These tests drive ``execute.run`` in this process, as a grading worker does, with a sandbox and a
+cgroup per submission (they need bubblewrap and writable cgroups v1, as on the course's CI).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.grading import execute, sandbox, warm
+from autograder.grading.prepare import Prepared, Step
+
+pytestmark = pytest.mark.skipif(not (sandbox.bwrap_status()[0] and sandbox.Limits.available()[0]),
+                                reason="warm kernels need bubblewrap and cgroups")
+
+LAUNCH = {"memory_bytes": 2**30, "file_bytes": 64 * 2**20, "cwd_bytes": 64 * 2**20}
+MARKER = "autograder-warm-leftover"
+
+# What one submission sees of the one before (printed), then what it leaves behind for the next.
+LOOK = f"""
+import os, sys, torch
+pstat = open(f"/proc/{{os.getppid()}}/stat").read().rsplit(")", 1)[1].split()
+print("parent started at", pstat[19])
+print("global:", "leaked_global" in globals())
+print("torch.sigmoid patched:", getattr(torch.sigmoid, "patched", False))
+print("file:", sorted(os.listdir(".")), os.path.exists("/tmp/leak.txt"))
+print("env:", os.environ.get("LEAKED_VARIABLE"))
+others = [p for p in os.listdir("/proc") if p.isdigit() and p not in (str(os.getpid()), "1", str(os.getppid()))]
+print("other processes:", [open(f"/proc/{{p}}/cmdline").read().replace(chr(0), " ") for p in others])
+"""
+LEAVE = f"""
+import subprocess, sys
+leaked_global = 1
+def patched(x):
+    return x
+patched.patched = True
+torch.sigmoid = patched
+open("leak.txt", "w").write("left behind")
+open("/tmp/leak.txt", "w").write("left behind")
+os.environ["LEAKED_VARIABLE"] = "left behind"
+# A daemon: double fork and setsid, so that it is nobody's child.
+subprocess.Popen([sys.executable, "-c", "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    time.sleep(600)",
+                  "{MARKER}"], start_new_session=True).wait()
+import threading, time
+threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+print("left:", "leaked_global" in globals(), getattr(torch.sigmoid, "patched", False), os.path.exists("leak.txt"),
+      os.environ.get("LEAKED_VARIABLE"))
+"""
+
+
+def prepared(*codes: str) -> Prepared:
+    return Prepared(nbformat.v4.new_notebook(), Path("submission.ipynb"),
+                    steps=[Step("student", code, cell=i) for i, code in enumerate(codes)])
+
+
+def grade(*codes: str, timeout: float = 60.0, files: dict | None = None):
+    """Run ``codes`` as one submission, as a worker does: a cgroup and a working folder of its own."""
+    limits = sandbox.Limits(f"test-warm-{os.getpid()}", 2 * 2**30)
+    workdir, cwd = execute.make_workdir(None, None)
+    for name, text in (files or {}).items():
+        (workdir / "files" / name).write_text(text)
+    try:
+        return execute.run(prepared(*codes), LAUNCH, timeout, True, workdir, cwd, limits=limits)
+    finally:
+        limits.remove()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def printed(execution, step: int) -> str:
+    return "".join(o.get("text", "") for o in execution.results[step].outputs)
+
+
+def leftovers() -> str:
+    return subprocess.run(["pgrep", "-af", MARKER], capture_output=True, text=True).stdout.strip()
+
+
+def test_nothing_of_one_submission_reaches_the_next():
+    first = grade(LOOK, LEAVE)
+    assert [r.status for r in first.results] == ["ok", "ok"], first.results
+    assert "left: True True True left behind" in printed(first, 1)   # the traces were there
+    assert leftovers() == "", "a process of the first submission outlived it"
+    second = grade(LOOK, "print(open('given.txt').read())", files={"given.txt": "the second's own file"})
+    seen = printed(second, 0)
+    assert printed(first, 0).splitlines()[0] == seen.splitlines()[0], "not the same warm parent"
+    assert "global: False" in seen
+    assert "torch.sigmoid patched: False" in seen
+    assert "file: ['given.txt'] False" in seen   # its own file only, no leak.txt
+    assert "env: None" in seen
+    assert "other processes: []" in seen
+    assert printed(second, 1).strip() == "the second's own file"
+
+
+def test_a_child_cannot_read_its_parent_and_the_parent_keeps_no_secret():
+    execution = grade("import os\ntry:\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n    print('read')\n"
+                      "except OSError as error:\n    print(type(error).__name__)\n"
+                      "print(sorted(m for m in __import__('sys').modules if 'autograder' in m))")
+    out = printed(execution, 0)
+    assert "PermissionError" in out and "read\n" not in out
+    assert "['_autograder_kernel']" in out
+
+
+def test_time_limits_deaths_and_the_rest_of_the_notebook():
+    execution = grade("x = 1", "import os\nos._exit(3)", "print('after', x)", "while True:\n    pass",
+                      "print('still', x)", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+                      timeout=6)
+    statuses = [(r.status, r.killed) for r in execution.results]
+    assert statuses == [("ok", False), ("died", False), ("ok", False), ("timeout", False), ("ok", False),
+                        ("timeout", True)], statuses
+    assert execution.results[1].exit_code == 3
+    assert printed(execution, 2) == "after 1\n" and printed(execution, 4) == "still 1\n"   # replayed
+    assert "KeyboardInterrupt" in str(execution.results[3].outputs)
+    assert leftovers() == ""
+
+
+def test_a_dead_parent_is_restarted():
+    grade("pass")
+    parent = next(iter(warm._parents.values()))
+    os.killpg(parent.proc.pid, signal.SIGKILL)          # from outside
+    assert [r.status for r in grade("print(1 + 1)").results] == ["ok"]
+    # From inside: the child kills its parent (same user in the sandbox): the notebook is graded
+    # again with a new parent, once; the next submission is graded as usual.
+    starts = parent.starts
+    killer = grade("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(5)")
+    assert killer.results[0].status == "died" and parent.starts == starts + 1
+    assert [r.status for r in grade("print(2 + 2)").results] == ["ok"] and parent.starts == starts + 2
+
+
+def test_the_switch_to_one_kernel_process_per_submission(monkeypatch):
+    code = "import sys\nprint('ipykernel' in sys.modules)"
+    assert printed(grade(code), 0) == "False\n"
+    monkeypatch.setenv("AUTOGRADER_KERNELS", "cold")
+    assert printed(grade(code), 0) == "True\n"
