@@ -217,6 +217,9 @@ class Cluster:
             # A task is sent to a worker only when it is free: a worker that dies takes (and makes
             # dask suspect) the submission it was grading, not one queued behind it.
             dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
+            # Forked, not spawned: a worker starts with torch and the grader already imported
+            # (measured: 0.2 s for two workers against 5 s spawned, on 2 cores).
+            dask.config.set({"distributed.worker.multiprocessing-method": "fork"})
             # Worker processes ignore Ctrl-C (worker.dask_setup): this process stops them in order.
             self.local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                       dashboard_address=":0", silence_logs=logging.CRITICAL,
@@ -417,9 +420,10 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             gradebook_problems.append(f"the gradebook could not be prepared: {error}")
         gradebook_ready.set()
 
-    threading.Thread(target=prepare_gradebook, daemon=True).start()
     workers = min(workers, max(len(todo), 1))
+    # The cluster first: its worker processes are forked from this one, before it has other threads.
     cluster = Cluster(scheduler, workers) if todo else None
+    threading.Thread(target=prepare_gradebook, daemon=True).start()
     where = cluster.where if cluster else f"with {workers} worker{'s' * (workers != 1)} on this machine"
     print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "
           f"{where}, {timeout:g} s per cell, "
