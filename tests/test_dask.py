@@ -209,9 +209,12 @@ def test_solutions_that_fail_their_tests_stop_the_run_before_any_student(tmp_pat
         "nothing cached: the next run grades them"
 
 
-def test_a_kernel_that_cannot_start_stops_the_run_and_says_what_to_do(tmp_path):
-    """20 MB is too little memory for the kernel to start (it imports torch): every student would
-    get an error row that means nothing, so the run stops."""
+def test_a_kernel_that_cannot_start_stops_the_run_and_says_what_to_do(tmp_path, monkeypatch):
+    """20 MB is too little memory for a kernel process to start (it imports torch): every student
+    would get an error row that means nothing, so the run stops. (A warm kernel is forked from a
+    parent that has imported torch already, so only a kernel process of its own, the `cold` kind,
+    meets this limit at start.)"""
+    monkeypatch.setenv("AUTOGRADER_KERNELS", "cold")
     course = make_course(tmp_path)
     write_submission(course / "submitted", "full", A, notebooks()[0])
     done = grade(course, "submitted", "--workers", "1", "--memory", "0.02")
