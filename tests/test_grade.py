@@ -107,6 +107,12 @@ def test_a_syntax_error_is_reported_as_one(graded):
     assert page.count("`layer` is not defined: the answer cell layer failed with SyntaxError") >= 2
 
 
+def test_which_file_was_graded_is_told_to_the_instructor_not_the_student(graded):
+    assert "renamed" in graded.rows["renamed"]["message"]
+    page = (graded.out / "feedback" / "renamed" / A / f"{A}.html").read_text()
+    assert "renamed by" not in page and "renamed?" not in page and f"notebook {A}-2.ipynb" in page
+
+
 def test_student_code_runs_in_a_sandbox(graded):
     """Where bubblewrap works (CI installs it), the course folder does not exist for student code."""
     from autograder.grading import sandbox

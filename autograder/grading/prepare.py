@@ -35,6 +35,11 @@ class Step:
         return self.kind in ("student", "locked", "visible")
 
 
+class InstructorNote(str):
+    """A note for the instructor's row only, not the student's page (which file was graded, and
+    why: the page names the notebook it graded)."""
+
+
 @dataclass
 class Prepared:
     notebook: nbformat.NotebookNode
@@ -115,9 +120,9 @@ def locate(folder: Path, master: Master, all_ids: dict[str, set]) -> tuple[Path,
     mine = all_ids.get(master.assignment, set(master.order))
     newest, older = newest_version(notebooks, master.notebook_name)
     if newest is not None and newest != expected:
-        notes.append(f"graded {newest.name}, the newest submission (renamed by the LMS, which numbers resubmissions "
-                     "-1, -2...)"
-                     + (f"; older, not graded: {', '.join(p.name for p in older)}" if older else ""))
+        notes.append(InstructorNote(f"graded {newest.name}, the newest submission (renamed by the LMS, which "
+                                    "numbers resubmissions -1, -2...)"
+                     + (f"; older, not graded: {', '.join(p.name for p in older)}" if older else "")))
         expected = newest
 
     def other_assignment(nb) -> str | None:
@@ -156,8 +161,8 @@ def locate(folder: Path, master: Master, all_ids: dict[str, set]) -> tuple[Path,
     candidates.sort(key=lambda c: (-c[0], c[1].name))
     if candidates and candidates[0][0] > 0 and not other_assignment(candidates[0][2]):
         _, path, nb = candidates[0]
-        notes.append(f"graded {path.name}: {master.notebook_name} is missing and {path.name} holds this "
-                     "assignment's cells (renamed?)")
+        notes.append(InstructorNote(f"graded {path.name}: {master.notebook_name} is missing and {path.name} holds "
+                                    "this assignment's cells (renamed?)"))
         return path, nb, notes
     for _, path, nb in candidates:
         wrong = other_assignment(nb)

@@ -23,7 +23,7 @@ from nbgrader.preprocessors import LimitOutput
 
 from . import compare, execute, feedback, hints
 from .course import Course
-from .prepare import MAX_NOTEBOOK_BYTES, SubmissionError, prepare, prepare_source
+from .prepare import MAX_NOTEBOOK_BYTES, InstructorNote, SubmissionError, prepare, prepare_source
 
 
 class SolutionsFail(Exception):
@@ -280,7 +280,7 @@ def grade_submission(task: dict) -> dict:
         autograded_path = Path("autograded") / sid / aid / master.notebook_name
         result["files"][str(autograded_path)] = _bytes(nbformat.writes(nb))
         result["autograded"] = str(autograded_path)
-        student_notes = [n for n in prepared.notes + evaluation.notes]
+        student_notes = [n for n in prepared.notes + evaluation.notes if not isinstance(n, InstructorNote)]
         # The page's data is kept in the result: the main process renders it again with the
         # scores an instructor changed by hand, and puts the exchange's files beside it.
         result["page"] = feedback.page(
