@@ -110,7 +110,7 @@ def test_a_syntax_error_is_reported_as_one(graded):
 def test_which_file_was_graded_is_told_to_the_instructor_not_the_student(graded):
     assert "renamed" in graded.rows["renamed"]["message"]
     page = (graded.out / "feedback" / "renamed" / A / f"{A}.html").read_text()
-    assert "renamed by" not in page and "renamed?" not in page and f"notebook {A}-2.ipynb" in page
+    assert "renamed by" not in page and "renamed?" not in page and f"{A}-2.ipynb" in page
 
 
 def test_student_code_runs_in_a_sandbox(graded):
