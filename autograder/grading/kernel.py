@@ -265,8 +265,19 @@ def not_dumpable() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def remove_contents(folder: str, keep=()) -> list[str]:
-    """Empty ``folder`` but for the names in ``keep``; what could not be removed."""
+def mount_points() -> set[str]:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return {line.split()[4] for line in f}
+    except OSError:
+        return set()
+
+
+def remove_contents(folder: str, keep=(), mounts: set | None = None) -> list[str]:
+    """Empty ``folder`` but for the names in ``keep``; what could not be removed. The sandbox's
+    own mounts are left, and the folders that lead to them emptied around them (the environment
+    may be bound below /tmp, as when the course lives there)."""
+    mounts = mount_points() if mounts is None else mounts
     left = []
     try:
         names = set(os.listdir(folder)) - set(keep)
@@ -274,6 +285,11 @@ def remove_contents(folder: str, keep=()) -> list[str]:
         return []
     for name in names:
         path = os.path.join(folder, name)
+        if path in mounts:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path) and any(m.startswith(path + "/") for m in mounts):
+            left += remove_contents(path, (), mounts)
+            continue
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)
