@@ -44,14 +44,17 @@ def describe_exit(code: int | None) -> str:
     return f"it exited with code {code} (os._exit, sys.exit in a thread, or a crash)"
 
 
+def work_root(tmp_root: str | None = None) -> str:
+    return tmp_root or ("/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp")
+
+
 def make_workdir(submission: Path | None, extra_files: Path | None, tmp_root: str | None = None) -> tuple[Path, Path]:
     """A private folder for one kernel: ``files/`` holds the files submitted next to the notebook
     (not notebooks, never through a symlink) and, over them, the assignment's own files, as
     nbgrader's autograde does; the kernel copies them into its working folder ``cwd/`` (in the
     sandbox a size-limited tmpfs). Under /dev/shm where there is one: what the kernel writes to
     its sockets' folder is memory, charged to its cgroup, not the host's disk."""
-    root = tmp_root or ("/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp")
-    workdir = Path(tempfile.mkdtemp(prefix="agr-", dir=root))
+    workdir = Path(tempfile.mkdtemp(prefix="agr-", dir=work_root(tmp_root)))
     workdir.chmod(0o700)
     cwd, files = workdir / "cwd", workdir / "files"
     cwd.mkdir()

@@ -5,12 +5,13 @@ hand in the gradebook carried into the rows and the feedback pages."""
 from __future__ import annotations
 
 import ast
+import copy
 import datetime
 import glob
+import io
 import json
+import logging
 import os
-import subprocess
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -58,6 +59,17 @@ if "release_feedback" not in c.ExchangeFactory:
 OWN_SETTINGS = {("CourseDirectory", k) for k in ("root", "course_id", "source_directory", "submitted_directory",
                                                  "autograded_directory", "feedback_directory", "db_url")}
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def _alembic_in_process() -> None:
+    """nbgrader stamps a new gradebook with the newest revision of its database schema, which it
+    reads by running the ``alembic heads`` command (4 s here, and the ``alembic`` script must be on
+    PATH); alembic's own API reads the same revision from the same folder in a millisecond."""
+    import nbgrader.api
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    nbgrader.api.get_alembic_version = lambda: ScriptDirectory(ALEMBIC_DIR).get_current_head()
 
 
 def config_snapshot(config) -> str:
@@ -111,38 +123,56 @@ class GradebookWriter:
     def ensure_assignments(self, masters: list) -> list[str]:
         """Record each assignment in the gradebook with nbgrader's generate_assignment (its
         cells, points and checksums), unless it is there already from the same source. Where
-        every assignment of the course needs it, one nbgrader process does them all (nbgrader
-        takes a pattern): nbgrader's start-up, paid once, is most of the time."""
+        every assignment of the course needs it, one call does them all (nbgrader takes a
+        pattern); else, or if that fails, one at a time: a broken source notebook fails only its own."""
         problems = []
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         needed = [m for m in masters if not (state.get(m.assignment) == m.digest and self.db_path.exists())]
         if len(needed) > 1 and {m.assignment for m in needed} == set(self.course.assignments()):
-            if self._generate("*").returncode == 0:
+            if self._generate("*") is None:
                 state.update({m.assignment: m.digest for m in needed})
                 needed = []
-        for master in needed:  # one at a time: a broken source notebook fails only its own
-            done = self._generate(master.assignment)
-            if done.returncode != 0:
-                problems.append(f"nbgrader generate_assignment {master.assignment} failed: "
-                                f"{(done.stdout + done.stderr).strip()[-800:]}")
+        for master in needed:
+            failure = self._generate(master.assignment)
+            if failure is not None:
+                problems.append(f"nbgrader generate_assignment {master.assignment} failed: {failure[-800:]}")
                 continue
             state[master.assignment] = master.digest
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         self.state_path.write_text(json.dumps(state))
         return problems
 
-    def _generate(self, pattern: str) -> subprocess.CompletedProcess:
+    def _generate(self, pattern: str) -> str | None:
+        """nbgrader's generate_assignment, in this process (a separate ``nbgrader`` process spent
+        most of its 9 s starting up, on a core the workers need), into a release folder thrown
+        away: only the gradebook is kept. None, or what went wrong."""
+        from nbgrader.converters import GenerateAssignment
+        from nbgrader.coursedir import CourseDirectory
+
+        _alembic_in_process()
+        config = copy.deepcopy(self.course.config)
+        log = io.StringIO()
         with tempfile.TemporaryDirectory() as release:
-            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", pattern, "--force",
-                   f"--CourseDirectory.db_url={self.db_url}", f"--CourseDirectory.release_directory={release}",
-                   f"--CourseDirectory.course_id={self.course.course_id}", "--log-level=WARN"]
-            env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-            return subprocess.run(cmd, cwd=self.course.root, capture_output=True, text=True, env=env)
+            config.CourseDirectory.update(root=str(self.course.root), db_url=self.db_url, release_directory=release,
+                                          course_id=self.course.course_id, assignment_id=pattern)
+            config.GenerateAssignment.force = True
+            # nbgrader changes the working folder to the course's for the call: every path this
+            # process uses is absolute.
+            converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+            converter.log = logging.getLogger(f"autograder.generate_assignment.{pattern}")
+            converter.log.propagate = False
+            converter.log.addHandler(logging.StreamHandler(log))
+            try:
+                converter.start()
+            except Exception as error:
+                return (log.getvalue() + f"{type(error).__name__}: {error}").strip()
+        return None
 
     def open(self) -> None:
         # nbgrader's models trigger SQLAlchemy 2 "not in session" warnings on every new submission.
         warnings.filterwarnings("ignore", module="nbgrader.api")
         warnings.filterwarnings("ignore", message=".*not in session.*")
+        _alembic_in_process()
         self.gradebook = Gradebook(self.db_url, self.course.course_id)
 
     def close(self) -> None:

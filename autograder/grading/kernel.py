@@ -471,6 +471,10 @@ def warm_main(argv: list[str]) -> None:
     shell = make_shell()
     x = torch.ones(2, 2, dtype=torch.float64, requires_grad=True)   # load what a first operation loads
     torch.sigmoid(x @ x.T).sum().backward()
+    # A first optimizer imports torch._dynamo (800 modules, 1.5 s here): once, in the parent, not
+    # in every child of a chapter that trains with torch.optim.
+    layer = torch.nn.Linear(2, 1)
+    torch.optim.SGD(layer.parameters(), lr=0.1).step()
     import gc
     gc.collect()
     gc.freeze()   # the parent's objects: never collected, so children do not copy their pages for it

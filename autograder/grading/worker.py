@@ -43,10 +43,15 @@ def dask_setup(worker) -> None:
     the terminal sends to every process of the command, is the main process's to handle; it then
     stops the workers in order."""
     import signal
+
+    import torch
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread: nothing to do
         pass
+    # A worker is one task at a time on one core: torch's own threads (one per core by default)
+    # would compete with the other workers for the cores (the kernel's torch has one thread too).
+    torch.set_num_threads(1)
 
 
 def _bytes(data: str | bytes) -> bytes:
@@ -150,6 +155,32 @@ def _launch(task: dict) -> dict:
 
 
 _runs = 0
+
+
+def prestart(settings: dict) -> None:
+    """Start this worker's warm parent now, in the background, with the run's limits (the main
+    process calls this on every worker as the run starts): its start-up, a Python importing torch
+    in its sandbox, then overlaps the main process's own instead of delaying the first task. A
+    parent that fails to start here is started again by the first task, which reports why."""
+    import threading
+
+    from . import warm
+    from .sandbox import Limits
+    if not (settings["sandbox"] and settings["cgroups"] and Limits.available()[0] and warm.wanted()):
+        return
+
+    def start() -> None:
+        parent = warm.parent_for(_launch(dict(settings, cgroups=True)), execute.work_root())
+        with parent.lock:
+            if not parent.alive():
+                try:
+                    parent.start()
+                except Exception:
+                    return
+        # The sandbox dies with the thread that started it (bwrap --die-with-parent acts on the
+        # thread): this one stays, idle, as long as the worker.
+        threading.Event().wait()
+    threading.Thread(target=start, daemon=True, name="autograder-prestart").start()
 
 
 def _execute(task: dict, prepared, submission: Path | None, timeout: float):
