@@ -8,6 +8,7 @@ re-grades only what changed, Ctrl-C, bad arguments, and plain nbgrader fooled by
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -241,6 +242,24 @@ def test_a_second_run_regrades_only_what_changed(graded):
     assert f"grading 1 of {len(chapter1.STUDENTS)} submissions" in third.stdout, third.stdout
     rows = read_rows(graded.out / "grades.csv")
     assert rows["blank"]["score"] == "10" and rows["correct"]["score"] == "10"
+
+
+def test_a_re_run_records_only_new_rows_and_a_deleted_gradebook_gets_them_all(graded):
+    """The gradebook remembers which rows it holds: a re-run records only the others (not the
+    whole class again); a gradebook deleted since holds none of them, so the next run records all."""
+    def gradebook_scores() -> dict:
+        with Gradebook(f"sqlite:///{graded.out / 'gradebook.db'}") as gb:
+            return {s.student.id: s.score for s in gb.find_assignment(A).submissions}
+
+    rows = read_rows(graded.out / "grades.csv")
+    before = gradebook_scores()
+    assert before and all(before[s] == float(rows[s]["score"]) for s in before), before
+    recorded = json.loads((graded.out / ".autograder" / "gradebook-rows.json").read_text())
+    assert sorted(recorded) == sorted(f"{s}/{A}" for s in before)
+    (graded.out / "gradebook.db").unlink()
+    again = grade(graded.course, "submitted", "--workers", "2", "--timeout", TIMEOUT, "--assignment", A, "--memory", "2")
+    assert again.returncode == 0 and f"grading 0 of {len(chapter1.STUDENTS)} submissions" in again.stdout, again.stdout
+    assert gradebook_scores() == before
 
 
 def test_ctrl_c_loses_nothing_and_leaves_a_whole_csv(tmp_path):
