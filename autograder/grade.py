@@ -21,8 +21,7 @@ process per CPU, ``--workers N``) or the cluster at ``--scheduler ADDRESS``. The
 with this process: a task carries the submission's files and the assignment's source, a result
 carries the row, the feedback page and the executed notebook; this process alone writes the
 output folder, the gradebook and grades.csv. Each assignment's solutions are graded first (once:
-the result is cached), its students' submissions behind them; their rows are written only once the
-solutions have earned every point; if they do not, the run stops (exit status 2).
+the result is cached); if they do not earn every point the run stops (exit status 2).
 """
 from __future__ import annotations
 
@@ -517,37 +516,29 @@ def _grade(cluster: Cluster, course: Course, todo: list, untrusted: list, truste
     # scheduler queues them and hands each to a worker when it is free.
     bundles = {name: {"master": masters[name], "all_ids": all_ids, "grader": grader,
                       "files": worker.pack(course.source_dir / name, notebooks=False)} for name in trusted_paths}
-    # The solutions first (a higher priority), their students' submissions at once behind them: a
-    # student's row is recorded only once the assignment's solutions have passed (in this run or a
-    # previous one); until then it is held here. If they fail, the run stops and the rows held are
-    # dropped: no row of that assignment is written.
+    # The solutions first: an assignment's submissions are sent once its solutions have passed
+    # (in this run or a previous one); if they fail, the run stops before grading its students.
     tasks = {client.submit(worker.solutions_task, bundles[name], common, priority=10,
                            key=f"solutions-{name}-{uuid.uuid4().hex[:8]}"): ("solutions", name)
              for name in untrusted}
     finished = as_completed(list(tasks))
-    held: dict[str, list] = {name: [] for name in untrusted}
+    checking = set(untrusted)
     waiting: dict[str, collections.deque] = {}
     for student, name, digest in todo:
         waiting.setdefault(name, collections.deque()).append((student, digest))
 
-    def deliver(key: tuple[str, str], result: dict) -> None:
-        if key[1] in held:
-            held[key[1]].append((key, result))
-        else:
-            record(key, result)
-
     def submit_more() -> None:
         threads = cluster.threads()
         room = max(2 * threads, threads + 2, 4) - sum(1 for kind, _ in tasks.values() if kind == "submission")
-        for name in list(waiting):
+        for name in [n for n in waiting if n not in checking]:
             queue = waiting[name]
             while queue and room > 0 and not stop.is_set():
                 student, digest = queue.popleft()
                 try:
                     files = worker.pack(submissions / student / name)
                 except OSError as error:  # unreadable: the row says so, the class goes on
-                    deliver((student, name), _grader_error(student, name, masters[name],
-                                                           f"the submission could not be read: {error}"))
+                    record((student, name), _grader_error(student, name, masters[name],
+                                                          f"the submission could not be read: {error}"))
                     continue
                 spec = {"student_id": student, "assignment_id": name, "input_digest": digest, "files": files}
                 future = client.submit(worker.submission_task, bundles[name], spec, common,
@@ -564,18 +555,17 @@ def _grade(cluster: Cluster, course: Course, todo: list, untrusted: list, truste
             batch = finished.next_batch(block=False)
             if not batch:
                 progress.tick()
-                time.sleep(0.05)
+                time.sleep(0.1)
                 continue
             for future in batch:
                 kind, what = tasks.pop(future)
                 if kind == "solutions":
                     _solutions_done(future, what, trusted_paths)
-                    for key, result in held.pop(what):
-                        record(key, result)
+                    checking.discard(what)
                 elif future.status == "finished":
-                    deliver(what, future.result())
+                    record(what, future.result())
                 else:
-                    deliver(what, _failed_task(future, what, masters[what[1]]))
+                    record(what, _failed_task(future, what, masters[what[1]]))
                 if stop.is_set():
                     break
     finally:
@@ -596,13 +586,13 @@ def _stop_for(error: BaseException, name: str) -> None:
     if isinstance(error, SolutionsFail):
         assignment, problems, start_error = error.args
         if start_error:
-            raise Stop(f"the grading kernel does not start, so no row of {assignment} was written: "
+            raise Stop(f"the grading kernel does not start, so no student of {assignment} was graded: "
                        f"{'; '.join(problems)[:1500]}\nWhat to do: run the grader with the course's environment "
                        "(`make env` in this checkout, then `.venv/bin/python -m autograder grade ...`); check that "
                        "bubblewrap works (`bwrap --ro-bind / / true`) or try --no-sandbox to see whether the "
                        "sandbox is the cause; a --memory limit too small for Python and torch stops it too.")
         raise Stop(f"the solutions of {assignment} fail their own tests, so no student's row can mean anything; "
-                   f"no row of {assignment} was written:\n  " + "\n  ".join(problems)[:3000] +
+                   f"no student of {assignment} was graded:\n  " + "\n  ".join(problems)[:3000] +
                    f"\nWhat to do: fix the source notebook ({assignment} in the course's source folder) until "
                    "`nbgrader autograde` gives it full marks, then run the same command again.")
     if isinstance(error, GraderMismatch):

@@ -144,11 +144,22 @@ def _worker_running(client, student: str) -> int | None:
             continue
         pid = client.run(os.getpid, workers=[address], on_error="ignore").get(address)
         try:
-            if isinstance(pid, int) and psutil.Process(pid).children(recursive=True):
+            if isinstance(pid, int) and any(_is_kernel(p) for p in psutil.Process(pid).children(recursive=True)):
                 return pid
         except psutil.NoSuchProcess:
             pass
     return None
+
+
+def _is_kernel(process: psutil.Process) -> bool:
+    """A kernel running a notebook: a kernel process of its own, or a child forked from the warm
+    parent (which the worker keeps, running or not, from the start of the run)."""
+    try:
+        command = " ".join(process.cmdline())
+        return "kernel.py" in command and ("--warm" not in command or "kernel.py" in " ".join(
+            process.parent().cmdline()))
+    except (psutil.NoSuchProcess, AttributeError):
+        return False
 
 
 def test_killed_workers_lose_no_row_and_a_submission_that_kills_them_gets_an_error_row(cluster):
