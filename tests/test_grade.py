@@ -262,6 +262,20 @@ def test_a_re_run_records_only_new_rows_and_a_deleted_gradebook_gets_them_all(gr
     assert gradebook_scores() == before
 
 
+def test_the_gradebook_is_stamped_with_the_schema_revision_nbgrader_stamps(graded):
+    """The grader reads the newest revision of nbgrader's database schema with alembic's API, not
+    with the `alembic heads` command nbgrader runs: the gradebook gets the same stamp."""
+    import sqlite3
+
+    from nbgrader.dbutil import _temp_alembic_ini
+    with _temp_alembic_ini("sqlite:////tmp/unused.db") as ini:
+        heads = subprocess.run([str(Path(sys.executable).parent / "alembic"), "-c", ini, "heads"],
+                               capture_output=True, text=True, check=True).stdout
+    with sqlite3.connect(graded.out / "gradebook.db") as db:
+        (stamp,), = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert stamp == heads.split()[0], (stamp, heads)
+
+
 def test_ctrl_c_loses_nothing_and_leaves_a_whole_csv(tmp_path):
     course = make_course(tmp_path)
     source = nbformat.read(source_notebook(A), 4)

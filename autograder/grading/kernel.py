@@ -223,7 +223,7 @@ def main(argv: list[str]) -> None:
 #
 # Started by the worker (:mod:`autograder.grading.warm`) as ``python -I KERNEL_DIR/kernel.py
 # --warm LAUNCH.json FD`` in a bubblewrap sandbox that lives as long as the worker. It imports torch (one thread, before any operation: forking is then safe), numpy, matplotlib and
-# IPython once, makes an IPython shell that never runs a cell, and then only obeys the worker on
+# IPython once, runs a first autograd operation and a first torch.optim step (what they load, once), makes an IPython shell that never runs a cell, and then only obeys the worker on
 # the socket ``FD``: ``fork`` (a child, handed a socket of its own), ``wait`` (a child's exit code),
 # ``clean`` (empty the sandbox's writable folders once the worker has killed every process of the
 # last submission). It never runs notebook code and reads nothing a child can write.

@@ -244,7 +244,8 @@ _parents: dict[tuple, Parent] = {}
 
 
 def parent_for(launch: dict, tmp_root: str | None) -> Parent:
-    """This worker process's parent for these limits (started when first needed)."""
+    """This worker process's parent for these limits (started as the run starts, by
+    :func:`worker.prestart`, or else when first needed)."""
     key = (launch.get("memory_bytes"), launch.get("file_bytes"), launch.get("cwd_bytes"), tmp_root)
     if key not in _parents:
         for old in _parents.values():
