@@ -425,7 +425,10 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     # The cluster first: its worker processes are forked from this one, before it has other threads.
     cluster = Cluster(scheduler, workers) if todo else None
     if cluster:
-        cluster.client.run(worker.prestart, common)  # returns at once; the parents start in the background
+        try:  # returns at once; the warm parents start in the background
+            cluster.client.run(worker.prestart, common)
+        except Exception:  # a worker that cannot run it (another checkout, ...) says why at its first task
+            pass
     threading.Thread(target=prepare_gradebook, daemon=True).start()
     where = cluster.where if cluster else f"with {workers} worker{'s' * (workers != 1)} on this machine"
     print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "

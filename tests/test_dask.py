@@ -162,6 +162,29 @@ def _is_kernel(process: psutil.Process) -> bool:
         return False
 
 
+def test_each_worker_starts_its_warm_parent_as_the_run_starts_and_keeps_it(cluster):
+    """What the command asks of every worker as it starts (worker.prestart): the worker's warm
+    parent starts before any task, and stays (bubblewrap kills its sandbox when the thread that
+    started it ends: the starting thread must live as long as the worker)."""
+    from autograder.grading import sandbox, worker
+    if not (sandbox.bwrap_status()[0] and sandbox.Limits.available()[0]):
+        pytest.skip("warm kernels need bubblewrap and cgroups")
+    client = cluster["client"]
+    settings = {"memory_bytes": 3 * 2**30, "file_bytes": 2**28, "timeout": 30.0, "sandbox": True, "cgroups": True}
+    client.run(worker.prestart, settings)
+
+    def _warm_parent() -> int | None:   # run on a worker (sent by value): its ready parent's pid
+        from autograder.grading import warm
+        running = [p.pid for p in warm._parents.values() if p.pid is not None and p.alive()]
+        return running[0] if running else None
+
+    ready = _wait_for(lambda: (lambda found: found if all(found.values()) else None)(client.run(_warm_parent)), 180,
+                      "a warm parent ready under each worker")
+    assert len(ready) == 2
+    time.sleep(5)
+    assert client.run(_warm_parent) == ready, "the same parents, still running"
+
+
 def test_killed_workers_lose_no_row_and_a_submission_that_kills_them_gets_an_error_row(cluster):
     client = cluster["client"]
     course = make_course(cluster["courses"] / "killed")

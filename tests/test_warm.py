@@ -139,3 +139,14 @@ def test_the_switch_to_one_kernel_process_per_submission(monkeypatch):
     assert printed(grade(code), 0) == "False\n"
     monkeypatch.setenv("AUTOGRADER_KERNELS", "cold")
     assert printed(grade(code), 0) == "True\n"
+
+
+def test_input_fails_as_in_a_kernel_process(monkeypatch):
+    """No one types during grading: input() raises what a kernel process (ipykernel, as nbgrader's)
+    raises, not the EOFError of reading /dev/null."""
+    code = "name = input('your name? ')"
+    warm_result = grade(code).results[0]
+    monkeypatch.setenv("AUTOGRADER_KERNELS", "cold")
+    cold_result = grade(code).results[0]
+    assert (warm_result.status, warm_result.ename) == ("error", "StdinNotImplementedError"), warm_result
+    assert (warm_result.ename, warm_result.evalue) == (cold_result.ename, cold_result.evalue)

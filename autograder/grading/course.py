@@ -4,6 +4,7 @@ test cells with their hidden tests), from which submissions are restored and gra
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,16 @@ import autograder
 
 class CourseError(RuntimeError):
     """The run cannot proceed: no course, no assignment, a broken source notebook."""
+
+
+@functools.lru_cache(maxsize=None)
+def grader_digest() -> str:
+    """The grader's own code (this package's files it grades with): a change to it re-grades everything."""
+    h = hashlib.sha256()
+    package = Path(autograder.__file__).resolve().parent
+    for path in [package / "checks.py", package / "reference.py", *sorted((package / "grading").glob("*.py"))]:
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
 
 
 def load_config(root: Path) -> Config:
@@ -103,14 +114,6 @@ class Course:
             return []
         return sorted(p.name for p in self.source_dir.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
-    def grader_digest(self) -> str:
-        """The grader's own code: a change to it re-grades everything."""
-        h = hashlib.sha256()
-        package = Path(autograder.__file__).resolve().parent
-        for path in [package / "checks.py", package / "reference.py", *sorted((package / "grading").glob("*.py"))]:
-            h.update(path.name.encode() + path.read_bytes())
-        return h.hexdigest()
-
     def master(self, assignment: str) -> Master:
         if assignment not in self._masters:
             self._masters[assignment] = self._make_master(assignment)
@@ -154,7 +157,7 @@ class Course:
             if is_grade:
                 graded.append((grade_id, float(meta.get("points", 0) or 0)))
                 titles[grade_id] = title or grade_id
-        digest = hashlib.sha256(raw + self.grader_digest().encode()).hexdigest()
+        digest = hashlib.sha256(raw + grader_digest().encode()).hexdigest()
         return Master(assignment=assignment, notebook_name=path.name, source=copy.deepcopy(dict(source)),
                       cells=cells, order=order, graded=graded, titles=titles,
                       kernelspec=dict(source.metadata.get("kernelspec", {})), digest=digest,

@@ -410,6 +410,18 @@ def make_shell():
     return Shell.instance(config=config)
 
 
+def _no_input() -> None:
+    """No one types when a notebook is graded: input() fails as in a kernel process (ipykernel,
+    asked for no input, as nbgrader's kernels are), not with the EOFError of reading /dev/null."""
+    import builtins
+
+    from IPython.core.error import StdinNotImplementedError
+
+    def no_input(prompt=""):
+        raise StdinNotImplementedError("raw_input was called, but this frontend does not support input requests.")
+    builtins.input = no_input
+
+
 def child(sock, launch: dict, shell, wire, torch, np) -> None:
     """One submission, in a forked child: never returns."""
     code = 0
@@ -430,6 +442,7 @@ def child(sock, launch: dict, shell, wire, torch, np) -> None:
         sys.stdout, sys.stderr = Stream(channel, "stdout"), Stream(channel, "stderr")
         channel.streams = [sys.stdout, sys.stderr]
         _cap_streams(shell)
+        _no_input()
         sys.modules["_autograder_kernel"] = make_server(shell, wire, torch, np)
         sys.path.insert(0, "")  # modules submitted next to the notebook are importable, as in Jupyter
         send(sock, {"t": "ready"})

@@ -9,7 +9,6 @@ and grades.csv."""
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ import nbformat
 from nbgrader.preprocessors import LimitOutput
 
 from . import compare, execute, feedback, hints
-from .course import Course
+from .course import grader_digest
 from .prepare import MAX_NOTEBOOK_BYTES, InstructorNote, SubmissionError, prepare, prepare_source
 
 
@@ -126,11 +125,6 @@ def _laid_out(bundle: dict, submission: dict | None):
         yield assignment_dir, folder
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-@functools.lru_cache(maxsize=None)
-def grader_digest() -> str:
-    return Course.grader_digest(None)  # type: ignore[arg-type]  (it reads the package's files only)
 
 
 def _check_worker(bundle: dict, settings: dict) -> None:
