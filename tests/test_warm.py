@@ -150,3 +150,27 @@ def test_input_fails_as_in_a_kernel_process(monkeypatch):
     cold_result = grade(code).results[0]
     assert (warm_result.status, warm_result.ename) == ("error", "StdinNotImplementedError"), warm_result
     assert (warm_result.ename, warm_result.evalue) == (cold_result.ename, cold_result.evalue)
+
+
+def test_what_a_killed_worker_left_is_removed_and_nothing_of_a_running_one(tmp_path):
+    """A worker killed mid-task cannot clean up: the names of its folders and cgroups carry their
+    owner (pid namespace, pid, start time), and the next worker removes those whose owner is no
+    longer running; nothing of a running process, of another pid namespace, or unnamed."""
+    owner = subprocess.Popen(["sleep", "600"])
+    namespace = sandbox.owner_tag().split(".")[0]
+    dead = f"{namespace}.{owner.pid}.{sandbox._start_time(owner.pid)}"
+    running = f"{namespace}.{os.getppid()}.{sandbox._start_time(os.getppid())}"
+    kept = [f"agr-task-{sandbox.owner_tag()}-a", f"agr-{running}-b", f"agr-task-1.{owner.pid}.1-c", "agr-task-d"]
+    for name in [f"agr-task-{dead}-e", f"agr-{dead}-f", f"agr-warm-{dead}-g", *kept]:
+        (tmp_path / name / "cwd").mkdir(parents=True)
+    left_group, live_group = sandbox.Limits(f"{dead}-1", 2**30), sandbox.Limits(f"{sandbox.owner_tag()}-1", 2**30)
+    try:
+        owner.kill()
+        owner.wait()
+        sandbox.sweep_leftovers([str(tmp_path)])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+        assert not any(path.exists() for path in left_group.paths), "the dead owner's cgroup is removed"
+        assert all(path.exists() for path in live_group.paths), "a running owner's cgroup stays"
+    finally:
+        live_group.remove()
+        left_group.remove()

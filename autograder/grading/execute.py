@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import remote, warm
+from . import remote, sandbox, warm
 from .prepare import Prepared
 from .runner import GradingKernel, KernelStartError, OutputBudget, StepResult
 
@@ -54,7 +54,7 @@ def make_workdir(submission: Path | None, extra_files: Path | None, tmp_root: st
     nbgrader's autograde does; the kernel copies them into its working folder ``cwd/`` (in the
     sandbox a size-limited tmpfs). Under /dev/shm where there is one: what the kernel writes to
     its sockets' folder is memory, charged to its cgroup, not the host's disk."""
-    workdir = Path(tempfile.mkdtemp(prefix="agr-", dir=work_root(tmp_root)))
+    workdir = Path(tempfile.mkdtemp(prefix=f"agr-{sandbox.owner_tag()}-", dir=work_root(tmp_root)))
     workdir.chmod(0o700)
     cwd, files = workdir / "cwd", workdir / "files"
     cwd.mkdir()

@@ -228,3 +228,79 @@ class Limits:
                     break
                 except OSError:
                     time.sleep(0.02)
+
+
+# ----------------------------------------------------------------------------------------------
+# What a worker killed mid-task leaves behind
+# ----------------------------------------------------------------------------------------------
+# A worker that is killed (dask then grades its task elsewhere) cannot remove its folders (its
+# task's files, its kernels' working folders, its warm parent's folder: /dev/shm is memory) or its
+# submissions' cgroups. Their names carry their owner (OWNER_TAG); the next worker on the machine
+# removes those whose owner is no longer running.
+
+def _start_time(pid: int | str) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_namespace() -> str:
+    return os.readlink("/proc/self/ns/pid").split("[")[-1].rstrip("]")
+
+
+@functools.lru_cache(maxsize=None)
+def _owner_tag(pid: int) -> str:
+    return f"{_pid_namespace()}.{pid}.{_start_time('self')}"
+
+
+def owner_tag() -> str:
+    """This process, as the names of its folders and cgroups carry it: pid namespace, pid and start
+    time (a pid alone is reused; a pid of another namespace is not ours to judge)."""
+    return _owner_tag(os.getpid())
+
+
+def _dead_owner(name: str, namespace: str) -> bool:
+    parts = name.split("-")
+    for part in parts:
+        fields = part.split(".")
+        if len(fields) == 3 and all(f.isdigit() for f in fields):
+            return fields[0] == namespace and _start_time(fields[1]) != fields[2]
+    return False
+
+
+def sweep_leftovers(roots: list[str]) -> list[str]:
+    """Remove the grader's folders in ``roots`` and its cgroups whose owner has died; what was removed."""
+    namespace, removed = _pid_namespace(), []
+    for root in dict.fromkeys(roots):
+        try:
+            entries = list(Path(root).iterdir())
+        except OSError:
+            continue
+        for path in entries:
+            if path.name.startswith("agr-") and path.is_dir() and not path.is_symlink() and _dead_owner(path.name, namespace):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(str(path))
+    for controller in Limits.CONTROLLERS:
+        try:
+            groups = [p for p in Limits._base(controller).iterdir() if p.is_dir()]
+        except OSError:
+            continue
+        for group in groups:
+            if not _dead_owner(group.name, namespace):
+                continue
+            try:
+                for pid in (group / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            for _ in range(50):
+                try:
+                    group.rmdir()
+                    removed.append(str(group))
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+    return removed

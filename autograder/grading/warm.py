@@ -145,7 +145,7 @@ class Parent:
     def __init__(self, launch: dict, tmp_root: str | None):
         self.launch = launch
         root = tmp_root or ("/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp")
-        self.dir = Path(tempfile.mkdtemp(prefix="agr-warm-", dir=root))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"agr-warm-{sandbox.owner_tag()}-", dir=root))
         self.dir.chmod(0o700)
         self.cwd, self.inbox = self.dir / "cwd", self.dir / "inbox"
         self.cwd.mkdir()

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import LimitOutput
 
-from . import compare, execute, feedback, hints
+from . import compare, execute, feedback, hints, sandbox
 from .course import grader_digest
 from .prepare import MAX_NOTEBOOK_BYTES, InstructorNote, SubmissionError, prepare, prepare_source
 
@@ -113,7 +113,7 @@ def unpack(files: list | None, folder: Path) -> None:
 def _laid_out(bundle: dict, submission: dict | None):
     """A private folder with the assignment's files and the submission's, removed afterwards; the
     submission keeps its names (``<student>/<assignment>/``): the messages quote them."""
-    root = Path(tempfile.mkdtemp(prefix="agr-task-"))
+    root = Path(tempfile.mkdtemp(prefix=f"agr-task-{sandbox.owner_tag()}-"))
     try:
         assignment_dir = root / "assignment"
         unpack(bundle["files"] or [], assignment_dir)
@@ -127,9 +127,17 @@ def _laid_out(bundle: dict, submission: dict | None):
         shutil.rmtree(root, ignore_errors=True)
 
 
+_swept = False
+
+
 def _check_worker(bundle: dict, settings: dict) -> None:
     """Every worker must grade with the main process's code (on a cluster: the same checkout) and,
-    unless the run says otherwise, in bubblewrap."""
+    unless the run says otherwise, in bubblewrap. At its first task, a worker removes what workers
+    killed on this machine left behind (:func:`sandbox.sweep_leftovers`)."""
+    global _swept
+    if not _swept:
+        _swept = True
+        sandbox.sweep_leftovers([tempfile.gettempdir(), execute.work_root()])
     if bundle["grader"] != grader_digest():
         import autograder
         raise GraderMismatch(grader_digest()[:12], str(Path(autograder.__file__).resolve().parent))
@@ -185,7 +193,7 @@ def _execute(task: dict, prepared, submission: Path | None, timeout: float):
     limits = None
     if task.get("cgroups"):
         from .sandbox import Limits
-        limits = Limits(f"{os.getpid()}-{_runs}", task["memory_bytes"])
+        limits = Limits(f"{sandbox.owner_tag()}-{_runs}", task["memory_bytes"])
     workdir, cwd = execute.make_workdir(submission, Path(task["assignment_dir"]), task.get("tmp_root"))
     try:
         execution = execute.run(prepared, _launch(task), timeout, task["sandbox"], workdir, cwd, limits=limits)
