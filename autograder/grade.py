@@ -441,8 +441,11 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
                                           and r.get("input_digest") and not gradebook.is_recorded(r))
     progress = Progress(len(rows), results, stream)
 
+    csv_written = 0.0
+
     def record(key: tuple[str, str], result: dict) -> None:
         """One finished row, saved whole: its files, its cache entry, the gradebook, grades.csv."""
+        nonlocal csv_written
         for relative, data in result.pop("files", {}).items():
             path = (out / relative).resolve()
             if out in path.parents and ".autograder" not in Path(relative).parts:
@@ -458,12 +461,11 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
         # grades.csv is written whole, so at most every CSV_SECONDS (a class of 60,000 rows would
         # otherwise be written 60,000 times); the end of the run writes it in full, Ctrl-C or not.
-        if time.monotonic() - csv_written[0] >= CSV_SECONDS:
+        if time.monotonic() - csv_written >= CSV_SECONDS:
             write_csv(csv_path, rows, results, columns, late, penalty)
-            csv_written[0] = time.monotonic()
+            csv_written = time.monotonic()
         progress.add(result["status"])
 
-    csv_written = [0.0]
     # Ctrl-C sets a flag that the loop reads between two results: a result is either saved whole
     # (its files, its cache file, the gradebook) or not at all; grades.csv follows (above).
     stop = threading.Event()

@@ -163,6 +163,13 @@ class Limits:
         (cpu / "cpu.cfs_quota_us").write_text(str(int(period * cpus)))
 
     @classmethod
+    def existing(cls, name: str) -> "Limits":
+        """The cgroup ``name`` as it is (made by another process), to kill what it holds and remove it."""
+        limits = cls.__new__(cls)
+        limits.paths = [cls._base(controller) / name for controller in cls.CONTROLLERS]
+        return limits
+
+    @classmethod
     def _base(cls, controller: str) -> Path:
         """Our own cgroup of ``controller`` (the grader's limits stay inside its own)."""
         own = ""
@@ -235,7 +242,7 @@ class Limits:
 # ----------------------------------------------------------------------------------------------
 # A worker that is killed (dask then grades its task elsewhere) cannot remove its folders (its
 # task's files, its kernels' working folders, its warm parent's folder: /dev/shm is memory) or its
-# submissions' cgroups. Their names carry their owner (OWNER_TAG); the next worker on the machine
+# submissions' cgroups. Their names carry their owner (owner_tag()); the next worker on the machine
 # removes those whose owner is no longer running.
 
 def _start_time(pid: int | str) -> str | None:
@@ -281,26 +288,13 @@ def sweep_leftovers(roots: list[str]) -> list[str]:
             if path.name.startswith("agr-") and path.is_dir() and not path.is_symlink() and _dead_owner(path.name, namespace):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(str(path))
+    stale = set()
     for controller in Limits.CONTROLLERS:
         try:
-            groups = [p for p in Limits._base(controller).iterdir() if p.is_dir()]
+            stale.update(p.name for p in Limits._base(controller).iterdir() if p.is_dir())
         except OSError:
             continue
-        for group in groups:
-            if not _dead_owner(group.name, namespace):
-                continue
-            try:
-                for pid in (group / "cgroup.procs").read_text().split():
-                    os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-            for _ in range(50):
-                try:
-                    group.rmdir()
-                    removed.append(str(group))
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
+    for name in sorted(n for n in stale if _dead_owner(n, namespace)):
+        Limits.existing(name).remove()
+        removed.append(name)
     return removed

@@ -142,8 +142,7 @@ def _check_worker(bundle: dict, settings: dict) -> None:
         import autograder
         raise GraderMismatch(grader_digest()[:12], str(Path(autograder.__file__).resolve().parent))
     if settings["sandbox"]:
-        from .sandbox import bwrap_status
-        works, why = bwrap_status()
+        works, why = sandbox.bwrap_status()
         if not works:
             raise NoSandbox(why)
 
@@ -167,8 +166,7 @@ def prestart(settings: dict) -> None:
     import threading
 
     from . import warm
-    from .sandbox import Limits
-    if not (settings["sandbox"] and settings["cgroups"] and Limits.available()[0] and warm.wanted()):
+    if not (settings["sandbox"] and settings["cgroups"] and sandbox.Limits.available()[0] and warm.wanted()):
         return
 
     def start() -> None:
@@ -192,8 +190,7 @@ def _execute(task: dict, prepared, submission: Path | None, timeout: float):
     _runs += 1
     limits = None
     if task.get("cgroups"):
-        from .sandbox import Limits
-        limits = Limits(f"{sandbox.owner_tag()}-{_runs}", task["memory_bytes"])
+        limits = sandbox.Limits(f"{sandbox.owner_tag()}-{_runs}", task["memory_bytes"])
     workdir, cwd = execute.make_workdir(submission, Path(task["assignment_dir"]), task.get("tmp_root"))
     try:
         execution = execute.run(prepared, _launch(task), timeout, task["sandbox"], workdir, cwd, limits=limits)
@@ -336,8 +333,7 @@ def grade_submission(task: dict) -> dict:
 # The tasks the main process submits to dask
 # ----------------------------------------------------------------------------------------------
 def _task(bundle: dict, settings: dict, assignment_dir: Path, **more) -> dict:
-    from .sandbox import Limits
-    cgroups = settings["cgroups"] and Limits.available()[0]  # this worker's machine decides
+    cgroups = settings["cgroups"] and sandbox.Limits.available()[0]  # this worker's machine decides
     return dict(settings, master=bundle["master"], all_ids=bundle["all_ids"], assignment_dir=str(assignment_dir),
                 cgroups=cgroups, **more)
 
