@@ -1,11 +1,13 @@
-"""Command line: ``python -m autograder release [--check]``, ``python -m autograder grade SUBMISSIONS`` and
-``python -m autograder export --to canvas|moodle --roster FILE``."""
+"""Command line: ``python -m autograder release [--check]``, ``python -m autograder collect --from canvas|moodle
+DOWNLOAD.zip ASSIGNMENT``, ``python -m autograder grade SUBMISSIONS``, ``python -m autograder export --to
+canvas|moodle --roster FILE`` and ``python -m autograder return --to canvas|moodle ASSIGNMENT``."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from . import release
+from .grading.course import CourseError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +57,55 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--assignment", metavar="ID", default=None, help="export this assignment only")
     export.add_argument("--column", metavar="ASSIGNMENT=CANVAS_ID", action="append", default=[],
                         help="Canvas: the gradebook column of an assignment whose title is not its id; repeatable")
+    collect = commands.add_parser(
+        "collect", help="sort an LMS's download of every submission into nbgrader's submitted layout",
+        description="Put each student's files of DOWNLOAD.zip (Canvas: Download Submissions; Moodle: Download all "
+                    "submissions) into SUBMITTED/<LMS user id>/ASSIGNMENT/, by the download's own top-level names "
+                    "only; what the LMS marks (Canvas's _LATE, Moodle's submission times from its grading "
+                    "worksheet) is kept for grading. A student's earlier files of ASSIGNMENT are replaced.")
+    collect.add_argument("download", metavar="DOWNLOAD.zip")
+    collect.add_argument("assignment", metavar="ASSIGNMENT", help="the assignment id (its folder under solutions/)")
+    collect.add_argument("--from", dest="lms", choices=("canvas", "moodle"), required=True)
+    collect.add_argument("--submitted", metavar="DIR", default="submitted",
+                         help="the submissions folder (default: submitted)")
+    collect.add_argument("--roster", metavar="FILE", default=None,
+                         help="Canvas: the gradebook export (students' names for their pages); Moodle: the "
+                              "assignment's grading worksheet (names, and the submission times that make work late)")
+    collect.add_argument("--timezone", metavar="ZONE", default=None,
+                         help="Moodle: the time zone of the worksheet's times, your Moodle profile's (e.g. "
+                              "Europe/Berlin; default: this machine's)")
+    back = commands.add_parser(
+        "return", help="the zip of every feedback page that the LMS files under each student's submission",
+        description="Canvas: the zip for the assignment's Re-Upload Submissions; Moodle: the zip for \"Upload "
+                    "multiple feedback files in a zip\". Each page is named as the download named that student's "
+                    "submission (collect keeps the names).")
+    back.add_argument("assignment", metavar="ASSIGNMENT")
+    back.add_argument("--to", choices=("canvas", "moodle"), required=True)
+    back.add_argument("--graded", metavar="DIR", default="graded", help="the grader's output folder (default: graded)")
+    back.add_argument("--submitted", metavar="DIR", default="submitted",
+                      help="the folder collect wrote (default: submitted)")
+    back.add_argument("--out", metavar="FILE", default=None,
+                      help="where to write (default: GRADED/<lms>_feedback_<assignment>.zip)")
     args = parser.parse_args(argv)
+
+    if args.command in ("collect", "return"):
+        from . import collect as collecting
+        from . import lms
+        try:
+            if args.command == "collect":
+                from .grading.course import find_course
+                done, warnings = collecting.collect(args.lms, args.download, args.assignment, args.submitted,
+                                                    args.roster, args.timezone, course=find_course(None))
+            else:
+                line, warnings = lms.feedback_zip(args.to, args.assignment, args.graded, args.submitted, args.out)
+                done = [line]
+        except (collecting.CollectError, lms.ExportError, CourseError) as error:
+            print(f"python -m autograder {args.command}: {error}", file=sys.stderr)
+            return 2
+        for text in warnings:
+            print(f"warning: {text}", file=sys.stderr)
+        print("\n".join(done))
+        return 0
 
     if args.command == "export":
         from . import lms

@@ -255,29 +255,48 @@ class Cluster:
 # ----------------------------------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------------------------------
-def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: list[str],
-              late: dict | None = None, penalty=None) -> None:
+class Final:
+    """What a row finally is, the same in grades.csv, the student's page and the gradebook: its
+    lateness, the penalty (from the points, manual scores included) and the student's name."""
+
+    def __init__(self, late: dict | None = None, penalty=None, names: dict | None = None):
+        self.late, self.penalty, self.names = late or {}, penalty, names or {}
+
+    def __call__(self, key: tuple[str, str], result: dict) -> dict:
+        lateness = self.late.get(key)
+        taken = self.penalty(key[0], float(result["score"]), lateness) if self.penalty and lateness else None
+        result["late"] = lateness.text() if lateness else ""
+        result["late_penalty"] = taken
+        result["student_name"] = self.names.get(key, "")
+        return result
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: list[str], final: Final) -> None:
     """grades.csv, written to a temporary file and renamed: never half-written. ``score`` is the
     row's final score: the points (manual scores included) less the late penalty, if any."""
-    late = late or {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student_id", "assignment_id", *columns, "score", "max_score", "late", "late_penalty",
-                     "status", "message"])
+                     "status", "message", "comments"])
     for key in rows:
         result = results.get(key)
         if result is None:
             continue
         scores = result.get("scores", {})
-        lateness = late.get(key)
-        taken = penalty(key[0], float(result["score"]), lateness) if penalty and lateness else None
+        final(key, result)
+        taken = result["late_penalty"]
         writer.writerow([printable(key[0]), printable(key[1]),
                          *[_number(scores[c]) if c in scores else "" for c in columns],
                          _number(result["score"] - (taken or 0)), _number(result["max_score"]),
-                         lateness.text() if lateness else "", _number(taken), result["status"],
-                         printable(str(result["message"]))])
+                         result["late"], _number(taken), result["status"],
+                         printable(str(result["message"])), printable(comments_text(result.get("comments")))])
     from .grading.worker import atomic_write
     atomic_write(path, buffer.getvalue())
+
+
+def comments_text(comments: dict | None) -> str:
+    """The comments typed in formgrader, one line for grades.csv."""
+    return "; ".join(f"{cell}: {text}" for cell, text in (comments or {}).items())
 
 
 def _number(value) -> str:
@@ -333,7 +352,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         raise UsageError("--timeout must be positive")
     rows = discover(submissions, course, assignment)
     only = _only_students(students, rows, submissions)
-    late, penalty = _lateness(submissions, rows, course)
+    final = _lateness(submissions, rows, course, stream)
     out.mkdir(parents=True, exist_ok=True)
     state = out / ".autograder"
     (state / "results").mkdir(parents=True, exist_ok=True)
@@ -462,7 +481,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         # grades.csv is written whole, so at most every CSV_SECONDS (a class of 60,000 rows would
         # otherwise be written 60,000 times); the end of the run writes it in full, Ctrl-C or not.
         if time.monotonic() - csv_written >= CSV_SECONDS:
-            write_csv(csv_path, rows, results, columns, late, penalty)
+            write_csv(csv_path, rows, results, columns, final)
             csv_written = time.monotonic()
         progress.add(result["status"])
 
@@ -485,9 +504,9 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         gradebook_ready.wait()
     if gradebook_ready.is_set():
         _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
-        _finish_rows(gradebook, results, gradebook_problems)
+        _finish_rows(gradebook, results, gradebook_problems, final)
     gradebook.close()
-    write_csv(csv_path, rows, results, columns, late, penalty)
+    write_csv(csv_path, rows, results, columns, final)
     signal.signal(signal.SIGINT, previous_handler)
     progress.close()
     for text in gradebook_problems:
@@ -648,22 +667,30 @@ def _only_students(students: list[str] | None, rows: list, submissions: Path) ->
     return set(students)
 
 
-def _lateness(submissions: Path, rows: list, course: Course):
-    """Each row's lateness and the course's late-penalty rule (nbgrader's configuration)."""
+def _lateness(submissions: Path, rows: list, course: Course, stream) -> Final:
+    """Each row's lateness, the course's late-penalty rule (nbgrader's configuration) and the
+    students' names that collect kept from the LMS's roster."""
     from . import lms
+    from .collect import read_manifest
     try:
-        return lms.lateness(submissions, rows, course), lms.penalty_rule(course)
+        late, rule = lms.lateness(submissions, rows, course), lms.penalty_rule(course)
     except Exception as error:  # a bad due date, extensions.csv or penalty plugin: the run cannot be right
         raise UsageError(f"late work: {type(error).__name__}: {error}") from None
+    warning = lms.double_penalty(course, late)
+    if warning:
+        print(f"warning: {warning}", file=stream)
+    names = {(s, a): r["name"] for a in {a for _, a in rows} for s, r in read_manifest(submissions, a).items()
+             if r.get("name")}
+    return Final(late, rule, names)
 
 
-def _finish_rows(gradebook, results: dict, problems: list) -> None:
+def _finish_rows(gradebook, results: dict, problems: list, final: Final) -> None:
     """Scores given by hand in the gradebook (formgrader) into the rows and the feedback pages,
     and beside each page the exchange's files that nbgrader release_feedback reads."""
     try:
         if gradebook.gradebook is None:
             gradebook.open()
-        problems.extend(gradebook.finish_rows(results))
+        problems.extend(gradebook.finish_rows(results, final))
     except Exception as error:  # the rows keep the tests' scores; the run still ends well
         problems.append(f"the scores given by hand could not be read from the gradebook: {type(error).__name__}: "
                         f"{printable(str(error))[:300]}")

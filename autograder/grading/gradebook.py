@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
+from nbgrader.api import (Assignment, BaseCell, Comment, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
                           SubmittedNotebook)
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 from nbgrader.utils import parse_utc
@@ -239,32 +239,82 @@ class GradebookWriter:
         gb.db.commit()
         self.recorded[f"{sid}/{aid}"] = result.get("input_digest")
 
+    def _per_cell(self, table, value, condition) -> dict:
+        """(student_id, assignment_id) -> {cell name: value} of the rows of ``table`` (Grade or
+        Comment) that meet ``condition``."""
+        query = (self.gradebook.db.query(Student.id, Assignment.name, BaseCell.name, value)
+                 .select_from(table)
+                 .join(BaseCell, table.cell_id == BaseCell.id)
+                 .join(SubmittedNotebook, table.notebook_id == SubmittedNotebook.id)
+                 .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                 .join(Student, SubmittedAssignment.student_id == Student.id)
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                 .filter(condition).order_by(BaseCell.name))
+        found: dict = {}
+        for student, assignment, cell, found_value in query:
+            found.setdefault((student, assignment), {})[cell] = found_value
+        return found
+
     def manual_scores(self) -> dict:
         """(student_id, assignment_id) -> {grade_id: points} of every cell scored by hand (formgrader
         sets a manual score, or extra credit): nbgrader's score of the cell, which is the manual
         score (else the automatic one) plus any extra credit."""
+        found = self._per_cell(Grade, Grade.score, Grade.manual_score.isnot(None)
+                               | (Grade.extra_credit.isnot(None) & (Grade.extra_credit != 0)))
+        return {key: {cell: float(score) for cell, score in cells.items()} for key, cells in found.items()}
+
+    def manual_comments(self) -> dict:
+        """(student_id, assignment_id) -> {cell name: text} of every comment typed in formgrader."""
+        found = self._per_cell(Comment, Comment.manual_comment,
+                               Comment.manual_comment.isnot(None) & (Comment.manual_comment != ""))
+        return {key: {cell: text.strip() for cell, text in cells.items()} for key, cells in found.items()}
+
+    def record_lateness(self, results: dict, final) -> None:
+        """Each assignment's due date, each submission's extension and each notebook's late
+        penalty into the gradebook, so that ``nbgrader export`` and formgrader agree with grades.csv."""
+        from .. import lms
         gb = self.gradebook
-        query = (gb.db.query(Student.id, Assignment.name, BaseCell.name, Grade.score)
-                 .select_from(Grade)
-                 .join(BaseCell, Grade.cell_id == BaseCell.id)
-                 .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+        due, extra = lms.due_dates(self.course), lms.extensions(self.course)
+        for assignment in gb.db.query(Assignment):
+            if assignment.duedate != due.get(assignment.name):
+                assignment.duedate = due.get(assignment.name)
+        query = (gb.db.query(Student.id, Assignment.name, SubmittedAssignment, SubmittedNotebook)
+                 .select_from(SubmittedNotebook)
                  .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
                  .join(Student, SubmittedAssignment.student_id == Student.id)
-                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-                 .filter((Grade.manual_score.isnot(None)) | ((Grade.extra_credit.isnot(None))
-                                                              & (Grade.extra_credit != 0))))
-        found: dict = {}
-        for student, assignment, grade_id, score in query:
-            found.setdefault((student, assignment), {})[grade_id] = float(score)
-        return found
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id))
+        for student, assignment, submission, notebook in query:
+            result = results.get((student, assignment))
+            if result is None:
+                continue
+            penalty = float(result.get("late_penalty") or 0.0)
+            if notebook.late_submission_penalty != penalty:
+                notebook.late_submission_penalty = penalty
+            deadline = extra.get((student, assignment))
+            extension = deadline - due[assignment] if deadline and assignment in due else None
+            if submission.extension != extension:
+                submission.extension = extension
+        gb.db.commit()
 
-    def finish_rows(self, results: dict) -> list[str]:
-        """After the gradebook is written: each row takes the scores given by hand, its feedback
-        page shows them, and the page has beside it the files nbgrader release_feedback reads."""
-        manual = self.manual_scores()
+    def finish_rows(self, results: dict, final=None) -> list[str]:
+        """After the gradebook is written: each row takes the scores given by hand and the comments
+        typed in formgrader, then its lateness and penalty (``final``, grade.Final); its page shows
+        them all, and has beside it the files nbgrader release_feedback reads."""
+        manual, comments = self.manual_scores(), self.manual_comments()
         problems = []
         for key, result in results.items():
             apply_manual(result, manual.get(key, {}))
+            result["comments"] = comments.get(key, {})
+            if final is not None:
+                final(key, result)
+        if final is not None:
+            try:
+                self.record_lateness(results, final)
+            except Exception as error:  # grades.csv and the pages still have it
+                self.gradebook.db.rollback()
+                problems.append(f"the late penalties could not be written into the gradebook: {type(error).__name__}: "
+                                f"{error}"[:400])
+        for key, result in results.items():
             if not result.get("feedback"):
                 continue
             page = self.out / result["feedback"]
@@ -299,11 +349,11 @@ def apply_manual(result: dict, manual: dict) -> None:
 
 
 def rerender(path: Path, result: dict) -> None:
-    """The row's feedback page rendered again (with the points given by hand, if any); written
-    only if it changed."""
+    """The row's feedback page rendered again (with the points given by hand, the comments, the
+    lateness and penalty, the student's name); written only if it changed."""
     from . import feedback
     from .worker import atomic_write
-    text = feedback.render_page(result["page"], result.get("manual"), result["score"])
+    text = feedback.render_page(result["page"], result)
     if not path.is_file() or path.read_text(encoding="utf-8", errors="replace") != text:
         atomic_write(path, text)
 
