@@ -685,15 +685,12 @@ def _lateness(submissions: Path, rows: list, course: Course, stream) -> Final:
 
 
 def _finish_rows(gradebook, results: dict, problems: list, final: Final) -> None:
-    """Scores given by hand in the gradebook (formgrader) into the rows and the feedback pages,
-    and beside each page the exchange's files that nbgrader release_feedback reads."""
+    """Scores and comments given in the gradebook (formgrader), lateness and penalties into the
+    rows and the feedback pages, and beside each page the files nbgrader release_feedback reads."""
     try:
-        if gradebook.gradebook is None:
-            gradebook.open()
         problems.extend(gradebook.finish_rows(results, final))
-    except Exception as error:  # the rows keep the tests' scores; the run still ends well
-        problems.append(f"the scores given by hand could not be read from the gradebook: {type(error).__name__}: "
-                        f"{printable(str(error))[:300]}")
+    except Exception as error:  # the rows keep what they have; the run still ends well
+        problems.append(f"the rows could not be finished: {type(error).__name__}: {printable(str(error))[:300]}")
 
 
 def _flush_gradebook(gradebook, pending: list, masters: dict, problems: list) -> None:

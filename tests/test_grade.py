@@ -61,7 +61,7 @@ def test_the_class_is_graded_and_the_command_says_how_it_went(graded):
     with open(graded.out / "grades.csv", newline="") as f:
         header = next(csv.reader(f))
     assert header == ["student_id", "assignment_id", *chapter1.CELLS, "score", "max_score", "late", "late_penalty",
-                      "status", "message"]
+                      "status", "message", "comments"]
 
 
 @pytest.mark.parametrize("student_id", chapter1.STUDENTS)

@@ -95,7 +95,7 @@ def config_snapshot(config) -> str:
 
 
 def read_timestamp(folder: Path):
-    """The submission time nbgrader's collect (or zip_collect) wrote, if any."""
+    """The submission time nbgrader's collect (or ``python -m autograder collect``) wrote, if any."""
     path = folder / "timestamp.txt"
     if not path.is_file():
         return None
@@ -299,15 +299,24 @@ class GradebookWriter:
     def finish_rows(self, results: dict, final=None) -> list[str]:
         """After the gradebook is written: each row takes the scores given by hand and the comments
         typed in formgrader, then its lateness and penalty (``final``, grade.Final); its page shows
-        them all, and has beside it the files nbgrader release_feedback reads."""
-        manual, comments = self.manual_scores(), self.manual_comments()
+        them all, and has beside it the files nbgrader release_feedback reads. A gradebook that
+        cannot be read leaves the rows their tests' scores; the pages still agree with grades.csv."""
         problems = []
+        try:
+            if self.gradebook is None:
+                self.open()
+            manual, comments = self.manual_scores(), self.manual_comments()
+        except Exception as error:
+            manual = comments = None
+            problems.append(f"the scores and comments given in formgrader could not be read from the gradebook: "
+                            f"{type(error).__name__}: {str(error)[:300]}")
         for key, result in results.items():
-            apply_manual(result, manual.get(key, {}))
-            result["comments"] = comments.get(key, {})
+            if manual is not None:
+                apply_manual(result, manual.get(key, {}))
+                result["comments"] = comments.get(key, {})
             if final is not None:
                 final(key, result)
-        if final is not None:
+        if final is not None and manual is not None:
             try:
                 self.record_lateness(results, final)
             except Exception as error:  # grades.csv and the pages still have it
@@ -361,10 +370,11 @@ def rerender(path: Path, result: dict) -> None:
 def exchange_files(submission: Path, folder: Path) -> None:
     """Beside a feedback page, the files nbgrader release_feedback reads there: the submission's
     timestamp.txt and submission_secret.txt, which nbgrader collect brings from the exchange.
-    zip_collect writes no secret (release_feedback then skips the page: the student cannot fetch
-    it) and a timestamp only if the LMS's file names hold one; without one, the page gets the
-    time the submission's files were last changed in the submissions folder (when zip_collect
-    put them there): not when the student handed the work in, but no earlier than that."""
+    A collection from an LMS download (``python -m autograder collect``) writes no secret
+    (release_feedback then skips the page: the student cannot fetch it) and a timestamp only
+    where the LMS gave the time (Moodle's worksheet); without one, the page gets the time the
+    submission's files were last changed in the submissions folder (when they were collected):
+    not when the student handed the work in, but no earlier than that."""
     from .worker import atomic_write
     for name in EXCHANGE_FILES:
         source, target = submission / name, folder / name
