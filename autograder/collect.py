@@ -210,7 +210,9 @@ def collect(lms: str, download: str, assignment: str, submitted: str = "submitte
         previous = read_manifest(root, assignment)
         for s in students.values():
             folder = root / s.student_id / assignment
-            if folder.exists():
+            if folder.is_symlink() or folder.is_file():
+                folder.unlink()
+            elif folder.exists():
                 shutil.rmtree(folder)  # the newest download replaces the student's earlier files
             for path, info in s.files.items():
                 target = folder / path

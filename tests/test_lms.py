@@ -213,6 +213,7 @@ def test_nbgrader_export_agrees_with_grades_csv(canvas):
         theirs = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == A}
     assert {s: float(r["score"]) for s, r in theirs.items()} == {s: float(r["score"]) for s, r in canvas.rows.items()}
     assert float(theirs["1004"]["late_submission_penalty"]) == 10 and float(theirs["1004"]["raw_score"]) == 10
+    assert (theirs["1004"]["last_name"], theirs["1004"]["first_name"]) == ("Lee", "Kim")  # the roster's
 
 
 def test_the_canvas_export_reads_back_and_lists_every_row_not_ok(canvas):

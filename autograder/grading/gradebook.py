@@ -270,23 +270,29 @@ class GradebookWriter:
         return {key: {cell: text.strip() for cell, text in cells.items()} for key, cells in found.items()}
 
     def record_lateness(self, results: dict, final) -> None:
-        """Each assignment's due date, each submission's extension and each notebook's late
-        penalty into the gradebook, so that ``nbgrader export`` and formgrader agree with grades.csv."""
+        """Each assignment's due date, each submission's extension, each notebook's late penalty and
+        each student's name (the roster's) into the gradebook, so that ``nbgrader export`` and
+        formgrader agree with grades.csv."""
         from .. import lms
         gb = self.gradebook
         due, extra = lms.due_dates(self.course), lms.extensions(self.course)
         for assignment in gb.db.query(Assignment):
             if assignment.duedate != due.get(assignment.name):
                 assignment.duedate = due.get(assignment.name)
-        query = (gb.db.query(Student.id, Assignment.name, SubmittedAssignment, SubmittedNotebook)
+        query = (gb.db.query(Student, Assignment.name, SubmittedAssignment, SubmittedNotebook)
                  .select_from(SubmittedNotebook)
                  .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
                  .join(Student, SubmittedAssignment.student_id == Student.id)
                  .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id))
-        for student, assignment, submission, notebook in query:
+        for person, assignment, submission, notebook in query:
+            student = person.id
             result = results.get((student, assignment))
             if result is None:
                 continue
+            if result.get("student_name"):  # the roster's, for formgrader's lists and nbgrader export
+                last, _, first = result["student_name"].partition(", ")  # Canvas: "Doe, John"
+                if (person.last_name, person.first_name) != (last, first or None):
+                    person.last_name, person.first_name = last, first or None
             penalty = float(result.get("late_penalty") or 0.0)
             if notebook.late_submission_penalty != penalty:
                 notebook.late_submission_penalty = penalty
