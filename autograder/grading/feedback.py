@@ -104,11 +104,12 @@ def render_page(page: dict, result: dict | None = None) -> str:
              f"<p>Student <strong>{e(who)}</strong>, notebook <code>{e(page['notebook'])}</code>: "
              f"<strong>{final:g} of {page['max_score']:g} points</strong>.</p>"]
     if late:
+        handed = f"Handed in {late}" if late.startswith("late") else f"Handed in late by {late}"
         if taken:
-            parts.append(f"<p class='note'>Handed in late: {e(late)}. Points for the exercises: {score:g}; "
+            parts.append(f"<p class='note'>{e(handed)}. Points for the exercises: {score:g}; "
                          f"late penalty: {taken:g} points; final score: {final:g} of {page['max_score']:g}.</p>")
         else:
-            parts.append(f"<p class='note'>Handed in late: {e(late)}. No points were taken off here"
+            parts.append(f"<p class='note'>{e(handed)}. No points were taken off here"
                          + ("; your LMS's late policy, if the course has one, applies to this score there"
                             if "the time is not known" in late else "") + ".</p>")
     comments = result.get("comments") or {}
