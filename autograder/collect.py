@@ -193,13 +193,14 @@ def collect(lms: str, download: str, assignment: str, submitted: str = "submitte
                 names = canvas_names(Path(roster))
                 for s in students.values():
                     s.name = names.get(s.student_id, "")
+                unknown = sorted(s.student_id for s in students.values() if s.student_id not in names)
             else:
                 times = moodle_times(Path(roster), tz, warnings)
                 for s in students.values():
                     s.name, s.submitted_at = times.get(s.student_id, (s.name, ""))
                     if s.student_id in times and not s.submitted_at:
                         warnings.append(f"{s.student_id}: the worksheet gives no submission time: not late")
-            unknown = sorted(s.student_id for s in students.values() if not s.name)
+                unknown = sorted(s.student_id for s in students.values() if s.student_id not in times)
             if unknown:
                 warnings.append(f"not in the roster {Path(roster).name}: {', '.join(unknown)}")
         elif lms == "canvas":

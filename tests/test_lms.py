@@ -126,6 +126,11 @@ def test_collect_from_moodle_reads_folders_times_and_skips_what_is_not_a_file(tm
     assert collect.read_manifest(submitted, A)["2004"]["name"] == "Sam Lee"
     assert any("assignsubmission_onlinetext submission, not a file" in w for w in warnings)
     assert any("/../" in w and "cannot be used" in w for w in warnings)
+    other = canvas_zip(tmp_path / "other.zip", {f"Kim Ng_2999_assignsubmission_file/{A}.ipynb": right})
+    _, warnings = collect.collect("moodle", str(other), A, str(tmp_path / "submitted"),
+                                  str(CASES / "moodle_worksheet.csv"), "Europe/Berlin")
+    assert "not in the roster moodle_worksheet.csv: 2999" in warnings
+    assert not (submitted / "2999" / A / "timestamp.txt").exists()  # no time: never late by guess
 
 
 # --- Canvas, end to end ---------------------------------------------------------------------------
