@@ -55,7 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--assignment", metavar="ID", default=None, help="export this assignment only")
     export.add_argument("--column", metavar="ASSIGNMENT=CANVAS_ID", action="append", default=[],
                         help="Canvas: the gradebook column of an assignment whose title is not its id; repeatable")
+    report = commands.add_parser(
+        "report", help="write the class report, GRADED/report/<assignment>.html, from what grading left",
+        description="A page per assignment for the instructor: each exercise's score distribution, the most common "
+                    "likely mistakes, statuses, late work and grading time, from grades.csv and the rows kept in "
+                    ".autograder/. Every grading run writes it too.")
+    report.add_argument("--out", metavar="DIR", default="graded",
+                        help="the grader's output folder, as given to grade --out (default: graded)")
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from . import report as class_report
+        try:
+            written = class_report.write(args.out)
+        except class_report.ReportError as error:
+            print(f"python -m autograder report: {error}", file=sys.stderr)
+            return 2
+        for path in written:
+            print(f"wrote {path}")
+        return 0
 
     if args.command == "export":
         from . import lms
