@@ -47,6 +47,7 @@ class Exercise:
     max_points: float
     counts: Counter = field(default_factory=Counter)     # points -> rows
     mistakes: Counter = field(default_factory=Counter)   # key of hints.LABELS -> rows
+    unanswered: int = 0                                  # rows whose answer still raises NotImplementedError
 
 
 # ----------------------------------------------------------------------------------------------
@@ -114,8 +115,11 @@ def exercises(cells: list[str], rows: list[dict], results: dict) -> list[Exercis
                             float(cell.get("max_points") or max(values)), Counter(values))
         for page in pages:
             for c in page.get("cells", []):
-                if c.get("grade_id") == grade_id and not c.get("passed") and c.get("mistake"):
+                if c.get("grade_id") != grade_id or c.get("passed"):
+                    continue
+                if c.get("mistake"):
                     exercise.mistakes[c["mistake"]] += 1
+                exercise.unanswered += str(c.get("failure", "")).startswith("not answered")
         found.append(exercise)
     return found
 
@@ -144,6 +148,10 @@ def _bar_chart(counts: Counter, max_points: float, title: str) -> str:
 
 def _students(n: int) -> str:
     return f"{n} student{'s' * (n != 1)}"
+
+
+def _points(x: float) -> str:
+    return f"{x:g} point{'s' * (x != 1)}"
 
 
 def _distribution(counts: Counter, max_points: float, what: str, caption: str) -> str:
@@ -199,11 +207,12 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
         parts.append(f"<p>Mean {statistics.fmean(values):.3g}, median {statistics.median(values):g} of "
                      f"{max_score:g} points; {_students(scores.get(max_score, 0))} with full marks, "
                      f"{_students(scores.get(0.0, 0))} with none.</p>")
-        parts.append(_distribution(scores, max_score, "the final score", "Students per final score"))
+        parts.append(_distribution(scores, max_score, "final score", "Students per final score"))
     for x in found:
         passed = x.counts.get(x.max_points, 0)
-        parts.append(f"<h3>{e(x.title)} (<code>{e(x.grade_id)}</code>, {x.max_points:g} points)</h3>"
-                     f"<p>{_students(passed)} of {sum(x.counts.values())} earned every point.</p>"
+        unanswered = f" {_students(x.unanswered)} left it unanswered." if x.unanswered else ""
+        parts.append(f"<h3>{e(x.title)} (<code>{e(x.grade_id)}</code>, {_points(x.max_points)})</h3>"
+                     f"<p>{_students(passed)} of {sum(x.counts.values())} earned every point.{unanswered}</p>"
                      f"<div class='exercise'>{_distribution(x.counts, x.max_points, x.grade_id, 'Students per points, ' + x.grade_id)}</div>")
         if x.mistakes:
             parts.append("<p>Likely mistakes: " + "; ".join(
@@ -217,8 +226,8 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
                      "<th scope='col'>Mistake</th><th scope='col'>Exercise</th><th scope='col' class='num'>Students"
                      "</th></tr>")
         for (m, grade_id), n in mistakes.most_common():
-            parts.append(f"<tr><td><strong>{e(hints.LABELS.get(m, m))}</strong>: {e(hints.MISTAKES.get(m, ''))}"
-                         f"</td><td><code>{e(grade_id)}</code></td><td class='num' data-mistake='{e(m)}'>{n}</td></tr>")
+            parts.append(f"<tr><td>{e(hints.MISTAKES.get(m, m))}</td><td><code>{e(grade_id)}</code></td>"
+                         f"<td class='num'>{n}</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No failed test was recognised as one of the known mistakes.</p>")

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
+from autograder.grading import hints
 from tests.grade_cases import chapter1
 from tests.helpers import (ROOT, answer, fill_in_solutions, make_course, run, source_notebook, student_notebook,
                            write_submission)
@@ -172,11 +173,18 @@ def test_the_report_shows_the_counts_of_grades_csv(opened, graded):
         shown = {float(points): int(n) for points, n in table(page, f"Students per points, {cell}") if int(n)}
         assert shown == counts(cell), cell
     assert {float(p): int(n) for p, n in table(page, "Students per final score") if int(n)} == counts("score")
+    unanswered = Counter(g for r in rows for g in re.findall(r"(?:failed |\| )(\w+): not answered", r["message"]))
+    assert unanswered == {"test_mse_over_error": 1}
+    for cell in chapter1.CELLS:
+        said = page.locator(f"h3:has(code:text-is('{cell}')) + p").inner_text()
+        n = unanswered.get(cell, 0)
+        assert (f"{n} student{'s' * (n != 1)} left it unanswered" in said) == bool(n), (cell, said)
 
     expected = mistakes_in(rows)
     assert expected[("transposed weights", "test_layer")] == 2 and expected[("missing 1/2", "test_total_error")] == 1
-    shown = Counter({(label.split(":")[0], grade_id): int(n)
-                     for label, grade_id, n in table(page, "Likely mistakes behind failed tests, most common first")})
+    labels = {text: hints.LABELS[key] for key, text in hints.MISTAKES.items()}
+    shown = Counter({(labels[text], grade_id): int(n)
+                     for text, grade_id, n in table(page, "Likely mistakes behind failed tests, most common first")})
     assert shown == expected
     assert [int(r[2]) for r in table(page, "Likely mistakes behind failed tests, most common first")] == sorted(
         expected.values(), reverse=True), "most common first"
