@@ -15,6 +15,7 @@ import html
 import io
 import json
 import statistics
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,16 @@ def _distribution(counts: Counter, max_points: float, what: str, caption: str) -
             f"<tr><th scope='col' class='num'>Points</th><th scope='col' class='num'>Students</th></tr>{rows}</table>")
 
 
+def _feedback_link(row: dict, results: dict) -> str:
+    """The row's student id, linked to their feedback page (relative: ``report/`` is beside
+    ``feedback/``) where the row has one."""
+    e = html.escape
+    page = (results.get((row["student_id"], row["assignment_id"])) or {}).get("feedback")
+    if not page:
+        return e(row["student_id"])
+    return f"<a href='../{e(urllib.parse.quote(page))}'>{e(row['student_id'])}</a>"
+
+
 def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -> str:
     """The report page of one assignment, as HTML."""
     from .grading import hints
@@ -196,9 +207,9 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
         for r in attention:
             message = r.get("message") or ""
             message = message if len(message) <= MESSAGE_CHARS else message[:MESSAGE_CHARS] + "…"
-            parts.append(f"<tr><td>{e(r['student_id'])}</td><td>{e(r['status'])}</td>"
+            parts.append(f"<tr><td>{_feedback_link(r, results)}</td><td>{e(r['status'])}</td>"
                          f"<td class='num'>{e(r['score'])}</td><td>{e(message)}</td></tr>")
-        parts.append("</table>")
+        parts.append("</table><p>A student's id links to their feedback page.</p>")
 
     # Scores: the total, then each exercise with its likely mistakes.
     parts.append("<h2>Scores</h2>")

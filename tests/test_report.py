@@ -165,6 +165,11 @@ def test_the_report_shows_the_counts_of_grades_csv(opened, graded):
     assert shown == {s: statuses.get(s, 0) for s in ("ok", "timeout", "error", "flagged")}
     not_ok = table(page, "Rows that are not ok")
     assert sorted(r[0] for r in not_ok) == sorted(r["student_id"] for r in rows if r["status"] != "ok")
+    links = page.eval_on_selector_all("a[href]", "links => links.map(a => [a.innerText, a.href])")
+    assert sorted(text for text, _ in links) == sorted(r[0] for r in not_ok), "each id links to its page"
+    for text, href in links:
+        target = graded.out / "feedback" / text / A / f"{A}.html"
+        assert href == target.as_uri() and target.is_file(), (text, href)
 
     def counts(column: str) -> dict[float, int]:
         found = Counter(float(r[column]) for r in rows if r[column] != "")
