@@ -125,12 +125,10 @@ def exercises(cells: list[str], rows: list[dict], results: dict) -> list[Exercis
     return found
 
 
-def _bar_chart(counts: Counter, max_points: float, title: str) -> str:
-    """A bar chart of rows per points (every value from 0 to the maximum that occurs, and those
-    two), as a data: URL of an SVG image."""
+def _bar_chart(counts: Counter, values: list[float], title: str) -> str:
+    """A bar chart of rows per points, a bar for each of ``values``, as a data: URL of an SVG image."""
     import matplotlib
     from matplotlib.figure import Figure
-    values = sorted(set(counts) | {0.0, float(max_points)})
     fig = Figure(figsize=(4.4, 2.6), layout="constrained")
     ax = fig.add_subplot()
     bars = ax.bar([f"{v:g}" for v in values], [counts.get(v, 0) for v in values], color="#1f5f99")
@@ -156,13 +154,14 @@ def _points(x: float) -> str:
 
 
 def _distribution(counts: Counter, max_points: float, what: str, caption: str) -> str:
-    """A figure of the distribution, its numbers in the alt text, and the same numbers as a table."""
+    """A figure of the distribution, its numbers in the alt text, and the same numbers as a table:
+    a bar for each value that occurs, and for 0 and the maximum even where none does."""
     e = html.escape
     values = sorted(set(counts) | {0.0, float(max_points)})
     alt = (f"Bar chart of {what}, out of {max_points:g} points: "
            + "; ".join(f"{v:g} points: {_students(counts.get(v, 0))}" for v in values) + ".")
     rows = "".join(f"<tr><td class='num'>{v:g}</td><td class='num'>{counts.get(v, 0)}</td></tr>" for v in values)
-    return (f"<figure><img src='{_bar_chart(counts, max_points, what)}' alt='{e(alt)}' width='440' height='260'>"
+    return (f"<figure><img src='{_bar_chart(counts, values, what)}' alt='{e(alt)}' width='440' height='260'>"
             f"</figure><table class='counts'><caption>{e(caption)}</caption>"
             f"<tr><th scope='col' class='num'>Points</th><th scope='col' class='num'>Students</th></tr>{rows}</table>")
 
