@@ -33,7 +33,7 @@ STYLE = """
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; }
 caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.exercise { display: flex; flex-wrap: wrap; gap: 1rem 2rem; align-items: flex-start; }
+.distribution { display: flex; flex-wrap: wrap; gap: 1rem 2rem; align-items: flex-start; }
 """
 
 
@@ -161,9 +161,9 @@ def _distribution(counts: Counter, max_points: float, what: str, caption: str) -
     alt = (f"Bar chart of {what}, out of {max_points:g} points: "
            + "; ".join(f"{v:g} points: {_students(counts.get(v, 0))}" for v in values) + ".")
     rows = "".join(f"<tr><td class='num'>{v:g}</td><td class='num'>{counts.get(v, 0)}</td></tr>" for v in values)
-    return (f"<figure><img src='{_bar_chart(counts, values, what)}' alt='{e(alt)}' width='440' height='260'>"
-            f"</figure><table class='counts'><caption>{e(caption)}</caption>"
-            f"<tr><th scope='col' class='num'>Points</th><th scope='col' class='num'>Students</th></tr>{rows}</table>")
+    return (f"<div class='distribution'><figure><img src='{_bar_chart(counts, values, what)}' alt='{e(alt)}' "
+            f"width='440' height='260'></figure><table><caption>{e(caption)}</caption><tr><th scope='col' "
+            f"class='num'>Points</th><th scope='col' class='num'>Students</th></tr>{rows}</table></div>")
 
 
 def _feedback_link(row: dict, results: dict) -> str:
@@ -202,7 +202,8 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
     attention = [r for r in rows if r["status"] != "ok"]
     if attention:
         parts.append("<table><caption>Rows that are not ok</caption><tr><th scope='col'>Student</th>"
-                     "<th scope='col'>Status</th><th scope='col' class='num'>Score</th><th scope='col'>Message</th></tr>")
+                     "<th scope='col'>Status</th><th scope='col' class='num'>Score</th>"
+                     "<th scope='col'>Message</th></tr>")
         for r in attention:
             message = r.get("message") or ""
             message = message if len(message) <= MESSAGE_CHARS else message[:MESSAGE_CHARS] + "…"
@@ -223,7 +224,7 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
         unanswered = f" {_students(x.unanswered)} left it unanswered." if x.unanswered else ""
         parts.append(f"<h3>{e(x.title)} (<code>{e(x.grade_id)}</code>, {_points(x.max_points)})</h3>"
                      f"<p>{_students(passed)} of {sum(x.counts.values())} earned every point.{unanswered}</p>"
-                     f"<div class='exercise'>{_distribution(x.counts, x.max_points, x.grade_id, 'Students per points, ' + x.grade_id)}</div>")
+                     + _distribution(x.counts, x.max_points, x.grade_id, f"Students per points, {x.grade_id}"))
         if x.mistakes:
             parts.append("<p>Likely mistakes: " + "; ".join(
                 f"{e(hints.LABELS.get(m, m))} ({n})" for m, n in x.mistakes.most_common()) + ".</p>")
@@ -253,7 +254,8 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
                      "<th scope='col' class='num'>Final score</th></tr>")
         for r in late:
             parts.append(f"<tr><td>{e(r['student_id'])}</td><td>{e(r['late'])}</td>"
-                         f"<td class='num'>{e(r.get('late_penalty') or '')}</td><td class='num'>{e(r['score'])}</td></tr>")
+                         f"<td class='num'>{e(r.get('late_penalty') or '')}</td>"
+                         f"<td class='num'>{e(r['score'])}</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No row is late (or none could be known late: see the instructors' page on deadlines).</p>")
