@@ -29,6 +29,8 @@ STATUS_MEANING = {
 }
 MESSAGE_CHARS = 600   # of a row's message on the page; grades.csv has it whole
 SLOWEST = 5
+NO_RESULTS = ("No row's result is kept in <code>.autograder/results/</code> (was the folder copied without it?): "
+              "the likely mistakes and grading times are unknown.")
 STYLE = """
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; }
 caption { text-align: left; font-weight: 600; padding: .3rem 0; }
@@ -182,6 +184,7 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
     from .grading.feedback import STYLE as PAGE_STYLE   # the students' pages' look
     e = html.escape
     found = exercises(cells, rows, results)
+    kept = any((r["student_id"], r["assignment_id"]) in results for r in rows)
     statuses = Counter(r["status"] for r in rows)
     scores = Counter(v for v in (_float(r["score"]) for r in rows) if v is not None)
     max_score = max((v for v in (_float(r["max_score"]) for r in rows) if v is not None), default=0.0)
@@ -240,6 +243,8 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
             parts.append(f"<tr><td>{e(hints.MISTAKES.get(m, m))}</td><td><code>{e(grade_id)}</code></td>"
                          f"<td class='num'>{n}</td></tr>")
         parts.append("</table>")
+    elif not kept:
+        parts.append(f"<p>{NO_RESULTS}</p>")
     else:
         parts.append("<p>No failed test was recognised as one of the known mistakes.</p>")
 
@@ -275,7 +280,8 @@ def render(assignment: str, cells: list[str], rows: list[dict], results: dict) -
             parts.append(f"<tr><td>{e(student)}</td><td class='num'>{t:.1f}</td><td>{e(status)}</td></tr>")
         parts.append("</table>")
     else:
-        parts.append("<p>No row has its grading time (rows whose grading failed keep none).</p>")
+        parts.append(f"<p>{NO_RESULTS}</p>" if not kept else
+                     "<p>No row has its grading time (rows whose grading failed keep none).</p>")
     parts.append("<p><small>Made by <code>python -m autograder report</code> from <code>grades.csv</code> and "
                  "<code>.autograder/results/</code>.</small></p></main></body></html>")
     return "".join(parts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -94,6 +95,16 @@ def test_the_report_command_as_the_instructors_page_shows_it_writes_the_same_pag
     assert f"wrote graded/report/{A}.html" in done.stdout
     assert graded.page.read_bytes() == made_by_run
     assert not stale.exists()
+
+
+def test_a_folder_without_its_kept_results_still_gets_the_counts_and_says_what_is_unknown(graded, tmp_path):
+    (tmp_path / "graded").mkdir()
+    shutil.copy(graded.out / "grades.csv", tmp_path / "graded" / "grades.csv")
+    done = run([sys.executable, "-m", "autograder", "report"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    text = (tmp_path / "graded" / "report" / f"{A}.html").read_text()
+    assert "the likely mistakes and grading times are unknown" in text
+    assert "<td class='num' data-status='error'>2</td>" in text and "Students per points, test_layer" in text
 
 
 def test_the_report_command_says_when_there_is_nothing_to_report(tmp_path):
