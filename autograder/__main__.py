@@ -86,7 +86,25 @@ def main(argv: list[str] | None = None) -> int:
                       help="the folder collect wrote (default: submitted)")
     back.add_argument("--out", metavar="FILE", default=None,
                       help="where to write (default: GRADED/<lms>_feedback_<assignment>.zip)")
+    report = commands.add_parser(
+        "report", help="write the class report, GRADED/report/<assignment>.html, from what grading left",
+        description="A page per assignment for the instructor: each exercise's score distribution, the most common "
+                    "likely mistakes, statuses, late work and grading time, from grades.csv and the rows kept in "
+                    ".autograder/. Every grading run writes it too.")
+    report.add_argument("--out", metavar="DIR", default="graded",
+                        help="the grader's output folder, as given to grade --out (default: graded)")
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from . import report as class_report
+        try:
+            written = class_report.write(args.out)
+        except class_report.ReportError as error:
+            print(f"python -m autograder report: {error}", file=sys.stderr)
+            return 2
+        for path in written:
+            print(f"wrote {path}")
+        return 0
 
     if args.command in ("collect", "return"):
         from . import collect as collecting

@@ -40,6 +40,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+from . import report
 from .grading.course import Course, CourseError, find_course
 
 DEFAULT_OUT = "graded"
@@ -509,6 +510,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     write_csv(csv_path, rows, results, columns, final)
     signal.signal(signal.SIGINT, previous_handler)
     progress.close()
+    report.after_run(out, results, stream)  # the class report, from the rows just written
     for text in gradebook_problems:
         print(f"warning: {text}", file=stream)
     graded = sum(1 for key in rows if key in results)
