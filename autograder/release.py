@@ -66,13 +66,11 @@ PAGE_LINK = re.compile(r"\[([^\]]*)\]\((?![a-z]+:)([^()\s#]+)\.(ipynb|md)(#[^()\
 
 
 def site_address(root: Path = ROOT) -> str:
-    """The address of the published site, ``html.baseurl`` in _config.yml, ending with "/"."""
+    """The address of the published site, ``html.baseurl`` in _config.yml, ending with "/"; "" while
+    the course has none (the links then stay relative: they work on the site and name the lesson)."""
     config = yaml.safe_load((root / "_config.yml").read_text())
     address = (config.get("html") or {}).get("baseurl") or ""
-    if not address:
-        raise RuntimeError("_config.yml has no html.baseurl: the student notebooks link their lessons "
-                           "on the published site, so set it to the site's address")
-    return address.rstrip("/") + "/"
+    return address.rstrip("/") + "/" if address else ""
 
 
 def page_title(page: Path) -> str:
@@ -88,16 +86,20 @@ def page_title(page: Path) -> str:
 
 def link_pages_on_site(nb, address: str, root: Path = ROOT) -> None:
     """Make every relative link of ``nb``'s markdown (a notebook of chapters/) to a page of the book
-    a link to that page on the site at ``address``. The link's text names the page: it is kept if
-    it holds the page's title, and replaced by the title otherwise."""
+    a link to that page on the site at ``address`` (with no address, the link stays relative). The
+    link's text names the page: it is kept if it holds the page's title, and replaced by the title
+    otherwise."""
     def on_site(match: re.Match) -> str:
         text, name, suffix, anchor = match.groups()
         page = (root / "chapters" / f"{name}.{suffix}").resolve()
         if not page.is_file() or root.resolve() not in page.parents:
             return match.group(0)
         title = page_title(page)
+        text = text if title.lower() in text.lower() else title
+        if not address:
+            return f"[{text}]({name}.{suffix}{anchor or ''})"
         path = page.relative_to(root.resolve()).with_suffix(".html").as_posix()
-        return f"[{text if title.lower() in text.lower() else title}]({address}{path}{anchor or ''})"
+        return f"[{text}]({address}{path}{anchor or ''})"
 
     for cell in nb.cells:
         if cell.cell_type == "markdown":

@@ -128,7 +128,8 @@ def test_every_lesson_that_cites_the_seed_links_its_page():
 def test_student_notebooks_link_their_lesson_on_the_published_site():
     """Downloaded, a student notebook is away from the site: its link to its lesson is the lesson's
     address on the published site (html.baseurl of _config.yml), named by the lesson's title, and no
-    link is a relative file name."""
+    link is a relative file name. While the course has no address, the link is relative and names
+    the lesson."""
     import nbformat
 
     from autograder import release
@@ -138,8 +139,9 @@ def test_student_notebooks_link_their_lesson_on_the_published_site():
         student = student_notebook(assignment)
         lesson = student.with_name(student.name.replace("_exercises.ipynb", ".ipynb"))
         text = "\n".join(c.source for c in nbformat.read(student, 4).cells if c.cell_type == "markdown")
-        assert not release.PAGE_LINK.search(text), f"{student.name} keeps a relative link"
-        link = f"]({address}chapters/{lesson.stem}.html)"
+        if address:
+            assert not release.PAGE_LINK.search(text), f"{student.name} keeps a relative link"
+        link = f"]({address}chapters/{lesson.stem}.html)" if address else f"]({lesson.name})"
         assert link in text, f"{student.name} does not link {link}"
         link_text = text.split(link)[0].rsplit("[", 1)[1]
         assert release.page_title(lesson).lower() in link_text.lower(), f"{student.name}: [{link_text}] does not name its lesson"
@@ -161,3 +163,6 @@ def test_release_links_pages_on_the_configured_address():
         "[The forward pass, on the site](https://course.test/backprop/chapters/01_forward_pass.html), "
         "[notation](https://course.test/backprop/notation.html), [elsewhere](https://example.com/a.ipynb) "
         "and [gone](no_such_page.ipynb).")
+    release.link_pages_on_site(nb := nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "See [chapter 2](02_chain_rule.ipynb#ch2-two-paths).")]), "")
+    assert nb.cells[0].source == "See [The chain rule](02_chain_rule.ipynb#ch2-two-paths)."
