@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from . import sandbox
+from . import sandbox, sanitize
 from .kernel import REPLY_MIME
 
 MAX_OUTPUT_CHARS = 100_000          # output kept per step, for the autograded notebook and the feedback
@@ -32,6 +33,25 @@ IDLE_AFTER_REPLY = 5.0              # seconds to wait for the last outputs once 
 
 class KernelStartError(RuntimeError):
     pass
+
+
+class Garbled(Exception):
+    """The kernel sent a message the grader cannot read (not JSON, bad UTF-8, nested too deeply,
+    fields of the wrong types): the notebook interfered with the grader. The submission's error
+    (its row, cached), never the grader's: a re-run would read the same message again."""
+
+
+# What reading a message the kernel made can raise: anything of the kind is Garbled.
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, MemoryError)
+
+
+@contextmanager
+def reading():
+    """Read and keep the kernel's messages; a failure of any kind doing it is :class:`Garbled`."""
+    try:
+        yield
+    except UNREADABLE as error:
+        raise Garbled(f"{type(error).__name__}: {str(error)[:200]}") from None
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -213,40 +233,41 @@ class GradingKernel:
             if not self.alive():
                 result.status, result.exit_code = "died", self.proc.returncode
                 break
-            got_something = False
-            if not idle:
-                try:
-                    msg = self.client.get_iopub_msg(timeout=min(0.1, max(deadline - now, 0.001)))
-                    got_something = True
-                except queue.Empty:
-                    msg = None
-                if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
-                    kind, content = msg["msg_type"], msg["content"]
-                    if kind == "status":
-                        idle = content.get("execution_state") == "idle"
-                    elif kind == "clear_output":
-                        result.outputs, kept = [], 0
-                    elif kind in ("stream", "display_data", "execute_result", "error"):
-                        if kind == "error" and result.status == "ok":
-                            result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")
-                        data = content.get("data") if kind == "display_data" else None
-                        if isinstance(data, dict) and REPLY_MIME in data:
-                            if reply_mime and isinstance(data[REPLY_MIME], str):
-                                result.reply = data[REPLY_MIME]
-                        elif not reply_mime:
-                            kept = self._add_output(result, msg, kept)
-            if not replied:
-                try:
-                    reply = self.client.get_shell_msg(timeout=0 if got_something or not idle else 0.1)
-                except queue.Empty:
-                    reply = None
-                if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
-                    replied, replied_at = True, time.monotonic()
-                    content = reply["content"]
-                    if content.get("status") == "error" and result.status == "ok":
-                        result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")
-                    elif content.get("status") == "aborted" and result.status == "ok":
-                        result.status, result.ename = "error", "aborted"
+            with reading():
+                got_something = False
+                if not idle:
+                    try:
+                        msg = self.client.get_iopub_msg(timeout=min(0.1, max(deadline - now, 0.001)))
+                        got_something = True
+                    except queue.Empty:
+                        msg = None
+                    if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
+                        kind, content = msg["msg_type"], msg["content"]
+                        if kind == "status":
+                            idle = content.get("execution_state") == "idle"
+                        elif kind == "clear_output":
+                            result.outputs, kept = [], 0
+                        elif kind in ("stream", "display_data", "execute_result", "error"):
+                            if kind == "error" and result.status == "ok":
+                                result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(content.get("evalue", ""))
+                            data = content.get("data") if kind == "display_data" else None
+                            if isinstance(data, dict) and REPLY_MIME in data:
+                                if reply_mime and isinstance(data[REPLY_MIME], str):
+                                    result.reply = data[REPLY_MIME]
+                            elif not reply_mime:
+                                kept = self._add_output(result, msg, kept)
+                if not replied:
+                    try:
+                        reply = self.client.get_shell_msg(timeout=0 if got_something or not idle else 0.1)
+                    except queue.Empty:
+                        reply = None
+                    if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
+                        replied, replied_at = True, time.monotonic()
+                        content = reply["content"]
+                        if content.get("status") == "error" and result.status == "ok":
+                            result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(content.get("evalue", ""))
+                        elif content.get("status") == "aborted" and result.status == "ok":
+                            result.status, result.ename = "error", "aborted"
         if interrupted and result.status not in ("died",):
             result.status = "timeout"
         result.elapsed = time.monotonic() - started
@@ -271,6 +292,9 @@ def add_output(result: StepResult, msg: dict, kept: int, outputs: OutputBudget) 
     try:
         output = nbformat.v4.output_from_msg(msg)
     except Exception:
+        return kept
+    output = sanitize.output(output)   # nothing that runs in a browser is kept
+    if output is None:
         return kept
     size = len(json.dumps(output))
     if kept + size > MAX_OUTPUT_CHARS or size > outputs.left:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import sandbox
 from .kernel import REPLY_MIME
-from .runner import KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept
+from .runner import Garbled, KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept, reading
 from .runner import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, STARTUP_TIMEOUT
 from .kernel import HEADER
 
@@ -40,6 +40,17 @@ def wanted() -> bool:
 
 class ParentDied(RuntimeError):
     pass
+
+
+def parse_frame(data: bytes) -> dict:
+    """A frame's message, or ``{"t": "garbled"}`` for one that is not a JSON object whatever the
+    reason (bad UTF-8, nesting deep enough for a RecursionError...): the caller makes it the
+    submission's error (:class:`runner.Garbled`), never the grader's."""
+    try:
+        message = json.loads(data)
+    except (ValueError, RecursionError, MemoryError) as error:
+        return {"t": "garbled", "error": f"{type(error).__name__}: {str(error)[:200]}"}
+    return message if isinstance(message, dict) else {"t": "garbled", "error": f"a {type(message).__name__}"}
 
 
 class Frames:
@@ -88,12 +99,7 @@ class Frames:
                 break
             data = bytes(self.buffer[HEADER.size:HEADER.size + size])
             del self.buffer[:HEADER.size + size]
-            try:
-                message = json.loads(data)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
-                messages.append(message)
+            messages.append(parse_frame(data))
         return messages
 
     def one(self, timeout: float) -> dict:
@@ -206,10 +212,14 @@ class Parent:
             raise ParentDied("the warm parent is not running")
         try:
             _send(self.control, message, fds)
-            return self.frames.one(CONTROL_TIMEOUT)
+            answer = self.frames.one(CONTROL_TIMEOUT)
         except (OSError, EOFError, TimeoutError) as error:
             self.stop()
             raise ParentDied(f"the warm parent did not answer ({type(error).__name__})") from None
+        if answer.get("t") == "garbled":
+            self.stop()
+            raise ParentDied(f"the warm parent's answer could not be read ({answer.get('error')})")
+        return answer
 
     def fork(self) -> tuple[int, int, socket.socket]:
         """A new child: its pid in the sandbox, on the host, and the worker's end of its socket."""
@@ -353,31 +363,34 @@ class WarmKernel:
             if not messages and _state(self.pid) in "ZX":
                 self._died(result)
                 break
-            for message in messages:
-                if message.get("t") == "done" and message.get("seq") == self.seq:
-                    if message.get("status") == "error" and result.status == "ok":
-                        result.status, result.ename, result.evalue = "error", str(message.get("ename", "")), str(
-                            message.get("evalue", ""))
-                    done = True
-                    break
-                if message.get("t") == "dropped" and not reply_mime:   # too large to send: over any budget
-                    not_kept(result, self.outputs, exhausted=True)
-                if message.get("t") != "out" or not isinstance(message.get("content"), dict):
-                    continue
-                kind, content = message.get("msg_type"), message["content"]
-                if kind == "clear_output":
-                    result.outputs, kept = [], 0
-                elif kind in ("stream", "display_data", "execute_result", "error"):
-                    if kind == "error" and result.status == "ok":
-                        result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(
-                            content.get("evalue", ""))
-                    data = content.get("data") if kind == "display_data" else None
-                    if isinstance(data, dict) and REPLY_MIME in data:
-                        if reply_mime and isinstance(data[REPLY_MIME], str):
-                            result.reply = data[REPLY_MIME]
-                    elif not reply_mime:
-                        kept = add_output(result, {"msg_type": kind, "content": content, "header": {"msg_type": kind}},
-                                          kept, self.outputs)
+            with reading():
+                for message in messages:
+                    if message.get("t") == "garbled":
+                        raise Garbled(message.get("error"))
+                    if message.get("t") == "done" and message.get("seq") == self.seq:
+                        if message.get("status") == "error" and result.status == "ok":
+                            result.status, result.ename, result.evalue = "error", str(message.get("ename", "")), str(
+                                message.get("evalue", ""))
+                        done = True
+                        break
+                    if message.get("t") == "dropped" and not reply_mime:   # too large to send: over any budget
+                        not_kept(result, self.outputs, exhausted=True)
+                    if message.get("t") != "out" or not isinstance(message.get("content"), dict):
+                        continue
+                    kind, content = message.get("msg_type"), message["content"]
+                    if kind == "clear_output":
+                        result.outputs, kept = [], 0
+                    elif kind in ("stream", "display_data", "execute_result", "error"):
+                        if kind == "error" and result.status == "ok":
+                            result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(
+                                content.get("evalue", ""))
+                        data = content.get("data") if kind == "display_data" else None
+                        if isinstance(data, dict) and REPLY_MIME in data:
+                            if reply_mime and isinstance(data[REPLY_MIME], str):
+                                result.reply = data[REPLY_MIME]
+                        elif not reply_mime:
+                            kept = add_output(result, {"msg_type": kind, "content": content, "header": {"msg_type": kind}},
+                                              kept, self.outputs)
         if interrupted and result.status != "died":
             result.status = "timeout"
         result.elapsed = time.monotonic() - started
