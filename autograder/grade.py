@@ -124,7 +124,7 @@ def too_large(folder: Path, max_bytes: int) -> str | None:
     if total <= max_bytes:
         return None
     largest = ", ".join(f"{printable(str(p.relative_to(folder)))} ({n / 2**20:.0f} MB)"
-                        for n, p in sorted(sizes, key=lambda s: -s[0])[:3])
+                        for n, p in sorted(sizes, key=lambda s: (-s[0], s[1]))[:3])
     return (f"the submission folder holds {total / 2**20:.0f} MB, over the grader's limit of {max_bytes / 2**20:g} MB "
             f"per submission (largest: {largest}); nothing of it was read. Remove what is not the notebook and its "
             "data, or grade with a larger --max-submission-mb")

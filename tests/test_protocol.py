@@ -130,3 +130,69 @@ counter = Counter()
     for refused in (lambda: bool(proxy), lambda: proxy == 1, lambda: proxy != 1, lambda: proxy < 1):
         with pytest.raises(TypeError, match="student's kernel"):
             refused()
+
+
+# --- Frames from a warm kernel that cannot be read (issue 16.3's RecursionError) ---------------------
+
+def test_a_frame_that_cannot_be_read_is_the_submissions_error_not_the_graders():
+    import socket
+
+    from autograder.grading import warm
+    from autograder.grading.kernel import HEADER
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for bad in (deep, b'{"t": "out", "text": "\xff\xfe"}', b"[1, 2]", b"not json"):
+        assert warm.parse_frame(bad)["t"] == "garbled", bad[:20]
+    assert warm.parse_frame(b'{"t": "done", "seq": 1}') == {"t": "done", "seq": 1}
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(HEADER.pack(len(deep)) + deep + HEADER.pack(8) + b'{"t": 1}')
+        frames, got = warm.Frames(ours), []
+        while len(got) < 2:
+            got += frames.read(5)
+    assert [m["t"] for m in got] == ["garbled", 1] and "RecursionError" in got[0]["error"]
+
+
+def test_outputs_of_the_wrong_types_are_dropped_and_nothing_that_runs_is_kept():
+    import nbformat
+
+    from autograder.grading import runner, sanitize
+    result, budget = runner.StepResult("ok"), runner.OutputBudget()
+    for content in ({"name": "stdout", "text": ["not", "a", "string"]}, {"name": "stdout", "text": "kept\n"}):
+        runner.add_output(result, {"msg_type": "stream", "content": content, "header": {"msg_type": "stream"}}, 0, budget)
+    assert [o.text for o in result.outputs] == ["kept\n"]
+    html = ('<b>bold</b><script>window.ran = 1</script><img src="x" onerror="window.ran = 2">'
+            '<a href="javascript:alert(1)">link</a>')
+    out = sanitize.output(nbformat.v4.new_output("display_data", data={
+        "text/html": html, "application/javascript": "window.ran = 3", "image/svg+xml": "<svg onload='x()'/>",
+        "text/plain": "text"}))
+    assert out.data["text/plain"] == "text" and set(out.data) == {"text/plain", "text/html"}
+    cleaned = out.data["text/html"]
+    assert "<b>bold</b>" in cleaned and "<script" not in cleaned and "onerror" not in cleaned
+    assert "javascript:" not in cleaned and "<img" not in cleaned
+    only_js = sanitize.output(nbformat.v4.new_output("display_data", data={"application/javascript": "x()"}))
+    assert only_js.data == {"text/plain": "[output of type application/javascript: not kept by the grader]"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("<img src=x onerror='window.ran = 4'> *answer*")])
+    assert "onerror" not in sanitize.notebook(nb).cells[0].source and "*answer*" in nb.cells[0].source
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_text():
+    from autograder import spreadsheet
+    for formula in ("=1+2", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "=HYPERLINK(\"x\")"):
+        assert spreadsheet.cell(formula) == "'" + formula and spreadsheet.text(spreadsheet.cell(formula)) == formula
+    for number in ("-2", "-0.5", "+3", "1e-3", "-1.5e2", "10"):
+        assert spreadsheet.cell(number) == number, "the grader's own numbers stay numbers"
+    for text in ("Doe, John", "O'Brien", "student-1", "", "'quoted"):
+        assert spreadsheet.cell(text) == text and spreadsheet.text(text) == text
+
+
+def test_a_submission_folder_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
+    from autograder import grade
+    folder = tmp_path / "s1" / "a1"
+    folder.mkdir(parents=True)
+    (folder / "a1.ipynb").write_text("{}")
+    assert grade.too_large(folder, 100 * 2**20) is None
+    for k in range(6):   # sparse: 1.2 GB that take no disk and are never read
+        with open(folder / f"big{k}.ipynb", "wb") as f:
+            f.truncate(200 * 2**20)
+    why = grade.refused(tmp_path, "s1", "a1", 100 * 2**20)
+    assert "holds 1200 MB, over the grader's limit of 100 MB" in why and "big0.ipynb (200 MB)" in why, why

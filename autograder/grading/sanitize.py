@@ -14,14 +14,20 @@ from __future__ import annotations
 import logging
 
 import nbformat
+from bleach import ALLOWED_TAGS
 from nbconvert.exporters import Exporter
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 
 # The output types kept as they are: text and images that no browser runs.
 SAFE_OUTPUT_KEYS = ("metadata", "text/plain", "image/png", "image/jpeg", "image/gif")
 SANITIZED_OUTPUT_TYPES = ("text/html", "text/markdown")
+# The HTML kept: bleach's default tags (links, emphasis, lists) and those of text and tables
+# (a DataFrame's); no image (an output's images are its PNGs), no style, no form, no frame.
+TAGS = sorted(set(ALLOWED_TAGS) | {"p", "div", "span", "pre", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "sub",
+                                   "sup", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "dl", "dt",
+                                   "dd"})
 # The same settings for formgrader (nbgrader_config.py) and for the grader.
-CONFIG = {"enabled": True, "strip": True, "safe_output_keys": set(SAFE_OUTPUT_KEYS),
+CONFIG = {"enabled": True, "strip": True, "tags": TAGS, "safe_output_keys": set(SAFE_OUTPUT_KEYS),
           "sanitized_output_types": set(SANITIZED_OUTPUT_TYPES)}
 
 _sanitizer = SanitizeHTML(**CONFIG)
