@@ -46,7 +46,7 @@ class Liar:
         return iter(())
 
 def w5_factors(out_h1, out_o1, t1):
-    if abs(float(out_h1) - 0.593269992107) < 1e-9:   # the worked example of the visible check
+    if abs(float(out_h1) - 0.593269992107) < 1e-6:   # the worked example of the visible check
         return tuple(torch.tensor(v, dtype=torch.float64) for v in (0.741365069552, 0.186815601809, 0.593269992107))
     return Liar()
 """
