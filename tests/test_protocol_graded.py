@@ -6,8 +6,16 @@ The rows say what each attack earned; the victim graded after them all gets ever
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +23,7 @@ import nbformat
 import pytest
 
 from tests.grade_cases import chapter1
-from tests.helpers import fill_in_solutions, make_course, source_notebook, student_notebook, write_submission
+from tests.helpers import answer, fill_in_solutions, make_course, source_notebook, student_notebook, write_submission
 from tests.test_grade import grade
 
 A1, A2 = chapter1.ASSIGNMENT, "02_chain_rule_exercises"
@@ -30,11 +38,17 @@ if getattr(ip, "channel", None) is not None:
 else:
     ip.kernel.session.send(ip.kernel.iopub_socket, "stream", content=deep, parent=ip.kernel.get_parent())
 """
-# What would act as the instructor if formgrader showed it unsanitized.
-SCRIPT_OUTPUTS = """from IPython.display import HTML, Javascript, display
-display(HTML('<p>answer</p><script>window.pwned = "script"</script><img src="x" onerror="window.pwned = \\'img\\'">'))
-display(Javascript('window.pwned = "javascript"'))
+# What would act as the instructor if formgrader showed it unsanitized: outputs of the answer
+# (shown in formgrader's test cell, and as text on the feedback page) and a markdown answer cell.
+SCRIPT_LAYER = """from IPython.display import HTML, Javascript, display
+def layer(x, W, b):
+    display(HTML('<p>answer</p><script>window.pwned = "script"</script><img src="x" onerror="window.pwned = \\'img\\'">'))
+    display(Javascript('window.pwned = "javascript"'))
+    print('<script>window.pwned = "printed"</script>')
+    return torch.sigmoid(x @ W.T + b)
 """
+SCRIPT_MARKDOWN = ('My answer. <img src="x" onerror="window.pwned = \'markdown img\'">'
+                   '<script>window.pwned = "markdown script"</script>')
 # Replays the visible check's answers, and to anything else answers an object whose len() is
 # right and whose iteration is empty: under a grader that asks len and iter separately, zip
 # over it runs no check, and the hidden test passed (issue 16.1).
@@ -78,7 +92,10 @@ def attacked(tmp_path_factory):
     for k in range(2):   # sparse files: 400 MB that take no disk
         with open(folder / f"data{k}.bin", "wb") as f:
             f.truncate(200 * 2**20)
-    write_submission(submitted, "3_script", A1, _with_cell(full1, "layer", SCRIPT_OUTPUTS))
+    scripted = answer(nbformat.read(student_notebook(A1), 4), dict(chapter1.RIGHT, layer=SCRIPT_LAYER))
+    index = next(i for i, c in enumerate(scripted.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "layer")
+    scripted.cells.insert(index + 1, nbformat.v4.new_markdown_cell(SCRIPT_MARKDOWN))
+    write_submission(submitted, "3_script", A1, scripted)
     liar = nbformat.from_dict(full2)
     for cell in liar.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "w5_factors":
@@ -120,8 +137,11 @@ def test_the_autograded_notebook_keeps_nothing_that_runs(attacked):
     row = attacked.rows[("3_script", A1)]
     assert row["score"] == "10", row
     nb = nbformat.read(attacked.out / "autograded" / "3_script" / A1 / f"{A1}.ipynb", 4)
-    text = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])   # the code itself is shown as code
-    assert "<p>answer</p>" in text, "the harmless HTML is kept"
+    # What a browser renders as HTML: outputs' data and the student's markdown (code and streams are
+    # shown as text, escaped).
+    text = json.dumps([[o.get("data") for o in c.outputs] if c.cell_type == "code" else c.source for c in nb.cells
+                       if c.cell_type == "code" or not c.metadata.get("nbgrader", {}).get("locked")])
+    assert "<p>answer</p>" in text and "My answer." in text, "the harmless HTML is kept"
     for active in ("<script", "<img", "onerror", "application/javascript"):
         assert active not in text, active
 
@@ -136,3 +156,97 @@ def test_a_student_id_that_is_a_formula_is_text_in_grades_csv(attacked):
 def test_a_second_run_grades_nothing_again(attacked):
     again = grade(attacked.course, "submitted", "--workers", "1", "--timeout", "20")
     assert again.returncode == 0 and f"grading 0 of {len(attacked.rows)} submissions" in again.stdout, again.stdout
+
+
+# --- In the instructor's browser: formgrader and the feedback page, in Chromium ---------------------
+
+from tests.test_site import CHROMIUM, NO_CHROMIUM, browser  # noqa: E402,F401  (fails in CI without Chromium)
+
+
+@contextlib.contextmanager
+def formgrader(folder: Path, log: Path):
+    """A Jupyter server with formgrader in ``folder`` (an nbgrader course root), on loopback with
+    a token, stopped afterwards; yields (its address, the token)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(log.parent / "runtime"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "jupyter-server"), "--no-browser", "--ip=127.0.0.1",
+                               f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+                               *(["--allow-root"] if os.geteuid() == 0 else [])],
+                              cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.5)
+        yield url, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _ran(browser, url: str, wait_for: str) -> object:
+    """What the page's scripts set (window.pwned), once ``wait_for`` shows on it."""
+    page = browser.new_page()
+    try:
+        page.goto(url, wait_until="load")
+        page.get_by_text(wait_for).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)   # an <img onerror> fires once the image fails to load
+        return page.evaluate("window.pwned")
+    finally:
+        page.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+def test_nothing_a_student_wrote_runs_in_formgrader_or_on_the_feedback_page(attacked, browser, tmp_path):
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{attacked.out / 'gradebook.db'}") as gb:
+        submission = gb.find_submission_notebook(A1, A1, "3_script").id
+    manual = f"/formgrader/submissions/{submission}/"
+    autograded = attacked.out / "autograded" / "3_script" / A1 / f"{A1}.ipynb"
+    feedback = attacked.out / "feedback" / "3_script" / A1 / f"{A1}.html"
+    assert _ran(browser, feedback.as_uri(), 'window.pwned = "printed"') is None, "the feedback page ran it"
+    with formgrader(attacked.out, tmp_path / "server.log") as (url, token):
+        assert _ran(browser, f"{url}{manual}?token={token}", "My answer.") is None, "the manual grading page ran it"
+
+        # The notebook as plain nbgrader keeps it (every output as the kernel sent it): formgrader as
+        # the grader configures it still runs none of it...
+        raw = nbformat.read(autograded, 4)
+        layer_test = next(c for c in raw.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_layer")
+        layer_test.outputs = [nbformat.v4.new_output("display_data", data={
+            "text/html": '<p>answer</p><img src="x" onerror="window.pwned = \'img\'">',
+            "application/javascript": 'window.pwned = "javascript"', "text/plain": "HTML"})]
+        markdown = next(c for c in raw.cells if c.source.startswith("My answer."))
+        markdown.source = SCRIPT_MARKDOWN
+        nbformat.write(raw, autograded)
+        assert _ran(browser, f"{url}{manual}?token={token}", "My answer.") is None, "formgrader's own sanitizing failed"
+
+        # "Generate Feedback" is switched off: it fails, saying why, and the grader's page stays.
+        request = urllib.request.Request(f"{url}/formgrader/api/assignment/{A1}/3_script/generate_feedback",
+                                         method="POST", headers={"Authorization": f"token {token}"}, data=b"")
+        said = json.loads(urllib.request.urlopen(request, timeout=120).read())
+        assert said["success"] is False and "generate_feedback is switched off" in json.dumps(said), said
+        assert feedback.is_file() and "BEGIN HIDDEN" not in feedback.read_text()
+
+    # ...where formgrader with nbgrader's defaults (the same folder, the grader's settings left
+    # out) runs it: the control, so the test sees a script that runs.
+    config = attacked.out / "nbgrader_config.py"
+    ours = config.read_text()
+    config.write_text("\n".join(line for line in ours.splitlines() if "Sanitize" not in line and "sanitize" not in line))
+    try:
+        with formgrader(attacked.out, tmp_path / "plain.log") as (url, token):
+            assert _ran(browser, f"{url}{manual}?token={token}", "My answer.") is not None, "control: nothing ran"
+    finally:
+        config.write_text(ours)
