@@ -12,8 +12,10 @@ kernel never sees the hidden test, the reference or an expected value.
 
 What a hidden test may do with the student's code (``instructors.md`` says it for authors): call
 it with data or :class:`autograder.checks.returning` callables, read attributes of what it
-returns, iterate over it, take ``len``, index it. Tensor arguments the student's code changes in
-place are changed here too after the call; ``torch.no_grad()`` around a call holds in the kernel.
+returns, iterate over it, take ``len``, index it (all from one answer: :class:`RemoteObject`).
+Tensor arguments the student's code changes in place are changed here too after the call;
+``torch.no_grad()`` around a call holds in the kernel. A hidden test passes only if it ran at
+least one check of :mod:`autograder.checks` and none failed.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class Garbled(Exception):
 
 
 # What reading a message the kernel made can raise: anything of the kind is Garbled.
-UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, MemoryError)
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
 
 
 @contextmanager

@@ -48,7 +48,7 @@ def parse_frame(data: bytes) -> dict:
     submission's error (:class:`runner.Garbled`), never the grader's."""
     try:
         message = json.loads(data)
-    except (ValueError, RecursionError, MemoryError) as error:
+    except (ValueError, RecursionError) as error:
         return {"t": "garbled", "error": f"{type(error).__name__}: {str(error)[:200]}"}
     return message if isinstance(message, dict) else {"t": "garbled", "error": f"a {type(message).__name__}"}
 
