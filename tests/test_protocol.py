@@ -181,8 +181,28 @@ def test_csv_cells_a_spreadsheet_would_run_are_text():
         assert spreadsheet.cell(formula) == "'" + formula and spreadsheet.text(spreadsheet.cell(formula)) == formula
     for number in ("-2", "-0.5", "+3", "1e-3", "-1.5e2", "10"):
         assert spreadsheet.cell(number) == number, "the grader's own numbers stay numbers"
-    for text in ("Doe, John", "O'Brien", "student-1", "", "'quoted"):
+    for text in ("Doe, John", "O'Brien", "student-1", "", "'quoted", "-"):
         assert spreadsheet.cell(text) == text and spreadsheet.text(text) == text
+
+
+def test_the_lms_imports_copy_no_formula_from_the_roster(tmp_path):
+    import csv
+    import io
+
+    from autograder import lms
+    from tests.test_lms import CASES, write_grades
+    roster = tmp_path / "roster.csv"
+    roster.write_text((CASES / "canvas_roster.csv").read_text().replace('"Lee, Kim"', '"=HYPERLINK(""http://x"",""Lee"")"'))
+    graded = write_grades(tmp_path / "graded", [("1004", "essay", "-2", "10"), ("1001", "essay", "8", "10")])
+    text, _ = lms.export_canvas(lms.read_grades(graded), roster, {"essay": "70002"})
+    rows = {r[1]: r for r in csv.reader(io.StringIO(text))}
+    assert rows["1004"][0] == "'=HYPERLINK(\"http://x\",\"Lee\")" and rows["1004"][5] == "-1", "text neutralised, numbers kept"
+    worksheet = tmp_path / "worksheet.csv"
+    worksheet.write_text((CASES / "moodle_worksheet.csv").read_text().replace('"Jane Roe",jroe@', '"@SUM(1+1)",jroe@'))
+    graded = write_grades(tmp_path / "moodle", [("2001", "a1", "7", "10")])
+    text, _ = lms.export_moodle(lms.read_grades(graded), worksheet, None)
+    (row,) = [r for r in csv.reader(io.StringIO(text)) if r[0] == "Participant 2001"]
+    assert row[1] == "'@SUM(1+1)" and row[4] == "70" and row[8] == "-", row
 
 
 def test_a_submission_folder_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
