@@ -2,6 +2,7 @@
 it recorded, and survive what a notebook can do to it (loops, exits, floods of output)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -10,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,13 +45,16 @@ class Garbled(Exception):
 UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
 
 
-@contextmanager
-def reading():
-    """Read and keep the kernel's messages; a failure of any kind doing it is :class:`Garbled`."""
-    try:
-        yield
-    except UNREADABLE as error:
-        raise Garbled(f"{type(error).__name__}: {str(error)[:200]}") from None
+def reading(execute):
+    """``execute`` (a kernel's), where a failure of any kind reading and keeping the kernel's
+    messages is :class:`Garbled`."""
+    @functools.wraps(execute)
+    def wrapper(*args, **kwargs):
+        try:
+            return execute(*args, **kwargs)
+        except UNREADABLE as error:
+            raise Garbled(f"{type(error).__name__}: {str(error)[:200]}") from None
+    return wrapper
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -203,6 +206,7 @@ class GradingKernel:
         self.client.control_channel.send(msg)
 
     # -- execution ------------------------------------------------------------------------------
+    @reading
     def execute(self, code: str, timeout: float, reply_mime: str | None = None) -> StepResult:
         """Run ``code``; with ``reply_mime``, it is a grader's request: keep the answer, not the output."""
         started = time.monotonic()
@@ -233,41 +237,40 @@ class GradingKernel:
             if not self.alive():
                 result.status, result.exit_code = "died", self.proc.returncode
                 break
-            with reading():
-                got_something = False
-                if not idle:
-                    try:
-                        msg = self.client.get_iopub_msg(timeout=min(0.1, max(deadline - now, 0.001)))
-                        got_something = True
-                    except queue.Empty:
-                        msg = None
-                    if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
-                        kind, content = msg["msg_type"], msg["content"]
-                        if kind == "status":
-                            idle = content.get("execution_state") == "idle"
-                        elif kind == "clear_output":
-                            result.outputs, kept = [], 0
-                        elif kind in ("stream", "display_data", "execute_result", "error"):
-                            if kind == "error" and result.status == "ok":
-                                result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(content.get("evalue", ""))
-                            data = content.get("data") if kind == "display_data" else None
-                            if isinstance(data, dict) and REPLY_MIME in data:
-                                if reply_mime and isinstance(data[REPLY_MIME], str):
-                                    result.reply = data[REPLY_MIME]
-                            elif not reply_mime:
-                                kept = self._add_output(result, msg, kept)
-                if not replied:
-                    try:
-                        reply = self.client.get_shell_msg(timeout=0 if got_something or not idle else 0.1)
-                    except queue.Empty:
-                        reply = None
-                    if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
-                        replied, replied_at = True, time.monotonic()
-                        content = reply["content"]
-                        if content.get("status") == "error" and result.status == "ok":
+            got_something = False
+            if not idle:
+                try:
+                    msg = self.client.get_iopub_msg(timeout=min(0.1, max(deadline - now, 0.001)))
+                    got_something = True
+                except queue.Empty:
+                    msg = None
+                if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
+                    kind, content = msg["msg_type"], msg["content"]
+                    if kind == "status":
+                        idle = content.get("execution_state") == "idle"
+                    elif kind == "clear_output":
+                        result.outputs, kept = [], 0
+                    elif kind in ("stream", "display_data", "execute_result", "error"):
+                        if kind == "error" and result.status == "ok":
                             result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(content.get("evalue", ""))
-                        elif content.get("status") == "aborted" and result.status == "ok":
-                            result.status, result.ename = "error", "aborted"
+                        data = content.get("data") if kind == "display_data" else None
+                        if isinstance(data, dict) and REPLY_MIME in data:
+                            if reply_mime and isinstance(data[REPLY_MIME], str):
+                                result.reply = data[REPLY_MIME]
+                        elif not reply_mime:
+                            kept = self._add_output(result, msg, kept)
+            if not replied:
+                try:
+                    reply = self.client.get_shell_msg(timeout=0 if got_something or not idle else 0.1)
+                except queue.Empty:
+                    reply = None
+                if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
+                    replied, replied_at = True, time.monotonic()
+                    content = reply["content"]
+                    if content.get("status") == "error" and result.status == "ok":
+                        result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(content.get("evalue", ""))
+                    elif content.get("status") == "aborted" and result.status == "ok":
+                        result.status, result.ename = "error", "aborted"
         if interrupted and result.status not in ("died",):
             result.status = "timeout"
         result.elapsed = time.monotonic() - started

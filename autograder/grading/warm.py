@@ -330,6 +330,7 @@ class WarmKernel:
             self.exit_code = None
         result.status, result.exit_code = "died", self.exit_code
 
+    @reading
     def execute(self, code: str, timeout: float, reply_mime: str | None = None) -> StepResult:
         """As :meth:`runner.GradingKernel.execute`."""
         started = time.monotonic()
@@ -363,34 +364,33 @@ class WarmKernel:
             if not messages and _state(self.pid) in "ZX":
                 self._died(result)
                 break
-            with reading():
-                for message in messages:
-                    if message.get("t") == "garbled":
-                        raise Garbled(message.get("error"))
-                    if message.get("t") == "done" and message.get("seq") == self.seq:
-                        if message.get("status") == "error" and result.status == "ok":
-                            result.status, result.ename, result.evalue = "error", str(message.get("ename", "")), str(
-                                message.get("evalue", ""))
-                        done = True
-                        break
-                    if message.get("t") == "dropped" and not reply_mime:   # too large to send: over any budget
-                        not_kept(result, self.outputs, exhausted=True)
-                    if message.get("t") != "out" or not isinstance(message.get("content"), dict):
-                        continue
-                    kind, content = message.get("msg_type"), message["content"]
-                    if kind == "clear_output":
-                        result.outputs, kept = [], 0
-                    elif kind in ("stream", "display_data", "execute_result", "error"):
-                        if kind == "error" and result.status == "ok":
-                            result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(
-                                content.get("evalue", ""))
-                        data = content.get("data") if kind == "display_data" else None
-                        if isinstance(data, dict) and REPLY_MIME in data:
-                            if reply_mime and isinstance(data[REPLY_MIME], str):
-                                result.reply = data[REPLY_MIME]
-                        elif not reply_mime:
-                            kept = add_output(result, {"msg_type": kind, "content": content, "header": {"msg_type": kind}},
-                                              kept, self.outputs)
+            for message in messages:
+                if message.get("t") == "garbled":
+                    raise Garbled(message.get("error"))
+                if message.get("t") == "done" and message.get("seq") == self.seq:
+                    if message.get("status") == "error" and result.status == "ok":
+                        result.status, result.ename, result.evalue = "error", str(message.get("ename", "")), str(
+                            message.get("evalue", ""))
+                    done = True
+                    break
+                if message.get("t") == "dropped" and not reply_mime:   # too large to send: over any budget
+                    not_kept(result, self.outputs, exhausted=True)
+                if message.get("t") != "out" or not isinstance(message.get("content"), dict):
+                    continue
+                kind, content = message.get("msg_type"), message["content"]
+                if kind == "clear_output":
+                    result.outputs, kept = [], 0
+                elif kind in ("stream", "display_data", "execute_result", "error"):
+                    if kind == "error" and result.status == "ok":
+                        result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(
+                            content.get("evalue", ""))
+                    data = content.get("data") if kind == "display_data" else None
+                    if isinstance(data, dict) and REPLY_MIME in data:
+                        if reply_mime and isinstance(data[REPLY_MIME], str):
+                            result.reply = data[REPLY_MIME]
+                    elif not reply_mime:
+                        kept = add_output(result, {"msg_type": kind, "content": content, "header": {"msg_type": kind}},
+                                          kept, self.outputs)
         if interrupted and result.status != "died":
             result.status = "timeout"
         result.elapsed = time.monotonic() - started
