@@ -127,6 +127,22 @@ def test_an_unreadable_frame_is_the_submissions_cached_error(attacked):
     assert json.loads(cached.read_text())["status"] == "error", "cached as its result, not retried as the grader's"
 
 
+def test_an_unreadable_message_from_a_kernel_process_is_the_submissions_error_too(tmp_path, monkeypatch):
+    """The same attack where each notebook gets a kernel process of its own (no cgroups, or
+    AUTOGRADER_KERNELS=cold): a message signed with the kernel's key, whose content nests too deeply."""
+    course = make_course(tmp_path)
+    full = _full(A1)
+    write_submission(course / "submitted", "1_deep_frame", A1, _with_cell(full, "layer", DEEP_FRAME))
+    write_submission(course / "submitted", "zz_victim", A1, full)
+    monkeypatch.setenv("AUTOGRADER_KERNELS", "cold")
+    done = grade(course, "submitted", "--workers", "1", "--timeout", "20")
+    rows = _read(course / "graded" / "grades.csv")
+    assert done.returncode == 0, done.stdout
+    attacker, victim = rows[("1_deep_frame", A1)], rows[("zz_victim", A1)]
+    assert attacker["status"] == "error" and "message it cannot read" in attacker["message"], attacker
+    assert (victim["status"], victim["score"]) == ("ok", "10"), victim
+
+
 def test_a_folder_over_the_size_limit_gets_a_row_saying_what(attacked):
     row = attacked.rows[("2_oversize", A1)]
     assert row["status"] == "error" and "holds 400 MB, over the grader's limit of 100 MB" in row["message"], row
