@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="the course folder (default: the current folder if it is one, else this repository)")
     grade.add_argument("--memory", metavar="GB", type=float, default=4.0,
                        help="memory limit of each student's kernel (default: 4)")
+    grade.add_argument("--max-submission-mb", metavar="MB", type=float, default=None,
+                       help="size limit of a submission folder's files together; a larger folder gets an "
+                            "error row and nothing of it is read (default: 100)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code without bubblewrap even where it is available")
     grade.add_argument("--student", metavar="ID", action="append", default=None,
@@ -141,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import grade as grading
         return grading.run(args.submissions, out=args.out, workers=args.workers, timeout=args.timeout,
                            assignment=args.assignment, course_path=args.course, memory_gb=args.memory,
-                           sandbox=not args.no_sandbox, scheduler=args.scheduler, students=args.student)
+                           sandbox=not args.no_sandbox, scheduler=args.scheduler, students=args.student,
+                           max_submission_mb=args.max_submission_mb)
     if args.command == "release":
         return release.main(check=args.check)
     return 0

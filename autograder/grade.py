@@ -40,13 +40,14 @@ import uuid
 import warnings
 from pathlib import Path
 
-from . import report
+from . import report, spreadsheet
 from .grading.course import Course, CourseError, find_course
 
 DEFAULT_OUT = "graded"
 STATUSES = ("ok", "timeout", "error", "flagged")
 RESULT_VERSION = 2
 CSV_SECONDS = 2.0
+DEFAULT_MAX_SUBMISSION_MB = 100   # a submission folder's files together (a task carries them all)
 
 
 class UsageError(Exception):
@@ -97,7 +98,7 @@ def _unencodable(text: str) -> bool:
         return True
 
 
-def refused(submissions: Path, student: str, assignment: str) -> str | None:
+def refused(submissions: Path, student: str, assignment: str, max_bytes: int | None = None) -> str | None:
     """Why a submission folder is not read at all (a row says so), or None."""
     if _unencodable(student) or _unencodable(assignment):
         return ("the folder's name is not valid UTF-8 (" + printable(f"{student}/{assignment}") + "): rename it "
@@ -106,7 +107,27 @@ def refused(submissions: Path, student: str, assignment: str) -> str | None:
         if path.is_symlink():
             return (f"{printable(path.name)} is a symbolic link; the grader does not follow links: put the "
                     "submission itself there")
-    return None
+    return too_large(submissions / student / assignment, max_bytes) if max_bytes else None
+
+
+def too_large(folder: Path, max_bytes: int) -> str | None:
+    """Why ``folder`` is over the size limit (its size, its largest files), or None. Sizes only,
+    read before any file is: a task carries the folder's bytes, so this bounds the memory of the
+    command and of the workers whatever a folder holds."""
+    sizes, total = [], 0
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.rglob("*"):
+            if ".ipynb_checkpoints" not in path.parts and path.is_file() and not path.is_symlink():
+                size = path.lstat().st_size
+                sizes.append((size, path))
+                total += size
+    if total <= max_bytes:
+        return None
+    largest = ", ".join(f"{printable(str(p.relative_to(folder)))} ({n / 2**20:.0f} MB)"
+                        for n, p in sorted(sizes, key=lambda s: (-s[0], s[1]))[:3])
+    return (f"the submission folder holds {total / 2**20:.0f} MB, over the grader's limit of {max_bytes / 2**20:g} MB "
+            f"per submission (largest: {largest}); nothing of it was read. Remove what is not the notebook and its "
+            "data, or grade with a larger --max-submission-mb")
 
 
 def input_digest(folder: Path, master_digest: str, settings: str) -> str:
@@ -277,8 +298,8 @@ def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: l
     row's final score: the points (manual scores included) less the late penalty, if any."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student_id", "assignment_id", *columns, "score", "max_score", "late", "late_penalty",
-                     "status", "message", "comments"])
+    writer.writerow(spreadsheet.row(["student_id", "assignment_id", *columns, "score", "max_score", "late",
+                                     "late_penalty", "status", "message", "comments"]))
     for key in rows:
         result = results.get(key)
         if result is None:
@@ -286,11 +307,14 @@ def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: l
         scores = result.get("scores", {})
         final(key, result)
         taken = result["late_penalty"]
-        writer.writerow([printable(key[0]), printable(key[1]),
+        # Text cells through spreadsheet.cell (a student id may start with "="); numbers as numbers.
+        text = spreadsheet.cell
+        writer.writerow([text(printable(key[0])), text(printable(key[1])),
                          *[_number(scores[c]) if c in scores else "" for c in columns],
                          _number(result["score"] - (taken or 0)), _number(result["max_score"]),
-                         result["late"], _number(taken), result["status"],
-                         printable(str(result["message"])), printable(comments_text(result.get("comments")))])
+                         text(result["late"]), _number(taken), text(result["status"]),
+                         text(printable(str(result["message"]))),
+                         text(printable(comments_text(result.get("comments"))))])
     from .grading.worker import atomic_write
     atomic_write(path, buffer.getvalue())
 
@@ -318,10 +342,10 @@ def _unknown_assignment(student: str, assignment: str, course: Course, problem: 
 def run(submissions: str, out: str | None = None, workers: int | None = None, timeout: float | None = None,
         assignment: str | None = None, course_path: str | None = None, memory_gb: float = 4.0,
         sandbox: bool = True, stream=sys.stderr, scheduler: str | None = None,
-        students: list[str] | None = None) -> int:
+        students: list[str] | None = None, max_submission_mb: float = DEFAULT_MAX_SUBMISSION_MB) -> int:
     try:
         return _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, sandbox, stream,
-                    scheduler, students)
+                    scheduler, students, max_submission_mb)
     except (UsageError, CourseError) as error:
         print(f"python -m autograder grade: {error}", file=stream)
         return 2
@@ -332,7 +356,7 @@ class Stop(Exception):
 
 
 def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, use_sandbox, stream,
-         scheduler=None, students=None) -> int:
+         scheduler=None, students=None, max_submission_mb=None) -> int:
     from .grading import sandbox as sandbox_mod
 
     submissions = Path(submissions).resolve()
@@ -351,6 +375,9 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     timeout = float(timeout or course.timeout)
     if timeout <= 0:
         raise UsageError("--timeout must be positive")
+    max_submission_mb = DEFAULT_MAX_SUBMISSION_MB if max_submission_mb is None else max_submission_mb
+    if max_submission_mb <= 0:
+        raise UsageError("--max-submission-mb must be positive")
     rows = discover(submissions, course, assignment)
     only = _only_students(students, rows, submissions)
     final = _lateness(submissions, rows, course, stream)
@@ -396,7 +423,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     results: dict[tuple[str, str], dict] = {}
     todo = []
     for student, name in rows:
-        problem = refused(submissions, student, name)
+        problem = refused(submissions, student, name, int(max_submission_mb * 2**20))
         if name not in masters or problem:
             results[(student, name)] = _unknown_assignment(student, name, course, problem or broken.get(name))
             if problem and name in masters:

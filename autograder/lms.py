@@ -18,6 +18,8 @@ from pathlib import Path
 from nbgrader.plugins import BasePlugin, LateSubmissionPlugin
 from traitlets import Float
 
+from . import spreadsheet
+
 
 class ExportError(Exception):
     """The export cannot be written: the message says what to fix."""
@@ -191,7 +193,7 @@ def read_grades(graded: Path) -> dict[tuple[str, str], dict]:
     if not path.is_file():
         raise ExportError(f"no {path}: grade the class first (python -m autograder grade submitted)")
     with open(path, newline="", encoding="utf-8") as f:
-        return {(r["student_id"], r["assignment_id"]): r for r in csv.DictReader(f)}
+        return {(spreadsheet.text(r["student_id"]), spreadsheet.text(r["assignment_id"])): r for r in csv.DictReader(f)}
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -260,7 +262,7 @@ def export_canvas(grades: dict, roster: Path, mapping: dict[str, str], only: str
     keep = [header.index(c) for c in CANVAS_FIXED] + [columns[a] for a in assignments]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([header[i] for i in keep])
+    writer.writerow(spreadsheet.row([header[i] for i in keep]))
     points = {}
     seen, notes = set(), set()
     for row in body:
@@ -269,7 +271,7 @@ def export_canvas(grades: dict, roster: Path, mapping: dict[str, str], only: str
         if not student:  # "Points Possible", the muted / posting-policy row: Canvas's own
             if "Points Possible" in row[0]:
                 points = {a: _points(row[columns[a]]) for a in assignments}
-            writer.writerow([row[i] for i in keep])
+            writer.writerow(spreadsheet.row([row[i] for i in keep]))
             continue
         cells = [row[i] for i in keep[:len(CANVAS_FIXED)]]
         for a in assignments:
@@ -281,7 +283,7 @@ def export_canvas(grades: dict, roster: Path, mapping: dict[str, str], only: str
             cell, note = _score(graded, points.get(a))
             cells.append(cell)
             notes.update([note] if note else [])
-        writer.writerow(cells)
+        writer.writerow(spreadsheet.row(cells))
     warnings += sorted(notes)
     warnings += _unmatched(grades, seen, assignments, {r[id_at].strip() for r in body if r and r[id_at].strip()})
     return out.getvalue(), warnings
@@ -326,7 +328,7 @@ def export_moodle(grades: dict, worksheet: Path, only: str | None) -> tuple[str,
     max_at = header.index(MOODLE_MAX) if MOODLE_MAX in header else None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(spreadsheet.row(header))
     seen, ids, notes = set(), set(), set()
     for row in body:
         row = row + [""] * (len(header) - len(row))
@@ -339,7 +341,7 @@ def export_moodle(grades: dict, worksheet: Path, only: str | None) -> tuple[str,
                 seen.add((student, assignment))
                 row[grade_at], note = _score(graded, _points(row[max_at]) if max_at is not None else None)
                 notes.update([note] if note else [])
-        writer.writerow(row)
+        writer.writerow(spreadsheet.row(row))
     return out.getvalue(), sorted(notes) + _unmatched(grades, seen, [assignment], ids)
 
 

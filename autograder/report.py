@@ -20,6 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import spreadsheet
+
 FOLDER = "report"
 STATUS_MEANING = {
     "ok": "graded",
@@ -63,7 +65,8 @@ def read_grades(out: Path) -> tuple[list[str], list[dict]]:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
-            rows = list(reader)
+            # Cells are read back as they were before grades.csv neutralised formulas (a leading ').
+            rows = [{k: spreadsheet.text(v or "") for k, v in r.items()} for r in reader]
     except OSError as error:
         raise ReportError(f"no grades.csv in {out} ({error.strerror}): grade the class first "
                           "(python -m autograder grade SUBMISSIONS)") from None

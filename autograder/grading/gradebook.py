@@ -23,6 +23,7 @@ from nbgrader.api import (Assignment, BaseCell, Comment, Grade, Gradebook, Missi
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 from nbgrader.utils import parse_utc
 
+from . import sanitize
 from .course import Course
 
 CONFIG_TEMPLATE = '''# Written by `python -m autograder grade` at each run (edit the course's nbgrader_config.py, not
@@ -56,6 +57,11 @@ c.CourseDirectory.submitted_directory = os.path.normpath(os.path.join(here, {sub
 # exchange (collected from an LMS zip) is skipped with a warning instead of stopping the release.
 if "release_feedback" not in c.ExchangeFactory:
     c.ExchangeFactory.release_feedback = "autograder.grading.gradebook.ReleaseFeedback"
+# Formgrader shows the autograded notebooks in your browser, where a script would act as you: the
+# grader keeps only outputs that run nothing (text, images, cleaned HTML), and formgrader cleans
+# them again. Its "Generate Feedback" is switched off: its pages would show the hidden tests, and
+# the grader writes the feedback pages (autograder/grading/sanitize.py).
+{sanitize}
 '''
 # Settings of the course's config that the grader's config sets itself.
 OWN_SETTINGS = {("CourseDirectory", k) for k in ("root", "course_id", "source_directory", "submitted_directory",
@@ -140,7 +146,8 @@ class GradebookWriter:
 
         text = CONFIG_TEMPLATE.format(course_config=relative(self.course.root / "nbgrader_config.py"),
                                       snapshot=config_snapshot(self.course.config), course_id=self.course.course_id,
-                                      source=relative(self.course.source_dir), submitted=relative(self.submissions))
+                                      source=relative(self.course.source_dir), submitted=relative(self.submissions),
+                                      sanitize=sanitize.formgrader_config())
         (self.out / "nbgrader_config.py").write_text(text)
 
     def ensure_assignments(self, masters: list) -> list[str]:

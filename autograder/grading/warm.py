@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import sandbox
 from .kernel import REPLY_MIME
-from .runner import KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept
+from .runner import Garbled, KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept, reading
 from .runner import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, STARTUP_TIMEOUT
 from .kernel import HEADER
 
@@ -40,6 +40,17 @@ def wanted() -> bool:
 
 class ParentDied(RuntimeError):
     pass
+
+
+def parse_frame(data: bytes) -> dict:
+    """A frame's message, or ``{"t": "garbled"}`` for one that is not a JSON object whatever the
+    reason (bad UTF-8, nesting deep enough for a RecursionError...): the caller makes it the
+    submission's error (:class:`runner.Garbled`), never the grader's."""
+    try:
+        message = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        return {"t": "garbled", "error": f"{type(error).__name__}: {str(error)[:200]}"}
+    return message if isinstance(message, dict) else {"t": "garbled", "error": f"a {type(message).__name__}"}
 
 
 class Frames:
@@ -88,12 +99,7 @@ class Frames:
                 break
             data = bytes(self.buffer[HEADER.size:HEADER.size + size])
             del self.buffer[:HEADER.size + size]
-            try:
-                message = json.loads(data)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
-                messages.append(message)
+            messages.append(parse_frame(data))
         return messages
 
     def one(self, timeout: float) -> dict:
@@ -206,10 +212,14 @@ class Parent:
             raise ParentDied("the warm parent is not running")
         try:
             _send(self.control, message, fds)
-            return self.frames.one(CONTROL_TIMEOUT)
+            answer = self.frames.one(CONTROL_TIMEOUT)
         except (OSError, EOFError, TimeoutError) as error:
             self.stop()
             raise ParentDied(f"the warm parent did not answer ({type(error).__name__})") from None
+        if answer.get("t") == "garbled":
+            self.stop()
+            raise ParentDied(f"the warm parent's answer could not be read ({answer.get('error')})")
+        return answer
 
     def fork(self) -> tuple[int, int, socket.socket]:
         """A new child: its pid in the sandbox, on the host, and the worker's end of its socket."""
@@ -320,6 +330,7 @@ class WarmKernel:
             self.exit_code = None
         result.status, result.exit_code = "died", self.exit_code
 
+    @reading
     def execute(self, code: str, timeout: float, reply_mime: str | None = None) -> StepResult:
         """As :meth:`runner.GradingKernel.execute`."""
         started = time.monotonic()
@@ -354,6 +365,8 @@ class WarmKernel:
                 self._died(result)
                 break
             for message in messages:
+                if message.get("t") == "garbled":
+                    raise Garbled(message.get("error"))
                 if message.get("t") == "done" and message.get("seq") == self.seq:
                     if message.get("status") == "error" and result.status == "ok":
                         result.status, result.ename, result.evalue = "error", str(message.get("ename", "")), str(
