@@ -182,14 +182,22 @@ def _cap_streams(shell) -> None:
         stream.write = capped
 
 
-def _import_runtime():
-    """``wire`` (beside this file, not left importable by the notebook), torch with one thread, numpy."""
+def _beside(name: str):
+    """The module ``name`` beside this file, imported but not left importable by the notebook."""
+    import importlib
     sys.dont_write_bytecode = True   # -I ignores PYTHONDONTWRITEBYTECODE; write nothing beside the runner
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
-    import wire
-    sys.path.remove(here)
-    del sys.modules["wire"]
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(here)
+        del sys.modules[name]
+
+
+def _import_runtime():
+    """``wire`` (beside this file), torch with one thread, numpy."""
+    wire = _beside("wire")
     import numpy as np
     import torch
     torch.set_num_threads(1)
@@ -205,6 +213,8 @@ def main(argv: list[str]) -> None:
     _copy_files(launch.get("files"), os.getcwd())
 
     wire, torch, np = _import_runtime()
+    if launch.get("seccomp"):   # in the sandbox: before ipykernel starts its threads, so they have it too
+        _beside("syscall_filter").build().load()
 
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
@@ -233,7 +243,9 @@ def main(argv: list[str]) -> None:
 # and then runs the code it is sent in the inherited, never-used shell, sending the outputs back
 # as framed JSON messages (the shapes of Jupyter's messages, so the worker keeps them as it keeps
 # a kernel's). Neither the parent nor a child can be read through ptrace or ``/proc/PID/mem``
-# (``PR_SET_DUMPABLE`` off).
+# (``PR_SET_DUMPABLE`` off). Each child is PID 1 of a PID namespace of its own, with its own mount
+# and IPC namespaces and fresh writable folders, no capability and a seccomp filter (``confine.py``,
+# ``syscall_filter.py``), all before it reads its first request: it cannot see or address the parent.
 
 HEADER = struct.Struct("!I")
 MAX_FRAME = 12 * 1024 * 1024      # a larger output is not sent (and the worker would skip it)
@@ -422,12 +434,21 @@ def _no_input() -> None:
     builtins.input = no_input
 
 
-def child(sock, launch: dict, shell, wire, torch, np) -> None:
-    """One submission, in a forked child: never returns."""
+def child(sock, launch: dict, shell, wire, torch, np, confine, seccomp_filter) -> None:
+    """One submission, in a forked child (PID 1 of its PID namespace): never returns."""
     code = 0
     try:
         os.setpgid(0, 0)
         not_dumpable()
+        try:
+            cwd = os.getcwd()
+            confine.private_mounts(cwd, launch.get("cwd_bytes") or 256 * 2**20, launch["tmp_bytes"])
+            os.chdir(cwd)   # the fresh working folder, mounted over the parent's
+            confine.drop_privileges()
+            seccomp_filter.load()
+        except BaseException:
+            traceback.print_exc()   # the parent's log, which the worker shows if the child does not start
+            raise
         signal.signal(signal.SIGINT, signal.default_int_handler)   # the worker's time limit
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
@@ -476,6 +497,8 @@ def warm_main(argv: list[str]) -> None:
         launch = json.load(f)
     control = socket.socket(fileno=int(argv[3]))
     wire, torch, np = _import_runtime()
+    confine, seccomp_filter = _beside("confine"), _beside("syscall_filter").build()
+    own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     torch.set_num_interop_threads(1)
     import matplotlib
     matplotlib.use("agg")
@@ -504,10 +527,12 @@ def warm_main(argv: list[str]) -> None:
         op = request.get("op")
         if op == "fork":
             message, fds, _, _ = socket.recv_fds(control, 1024, 1)
+            confine.next_child_alone(own_pid_namespace)
             pid = os.fork()
             if pid == 0:
                 control.close()
-                child(socket.socket(fileno=fds[0]), launch, shell, wire, torch, np)
+                os.close(own_pid_namespace)
+                child(socket.socket(fileno=fds[0]), launch, shell, wire, torch, np, confine, seccomp_filter)
             os.close(fds[0])
             send(control, {"pid": pid})
         elif op == "wait":   # a killed child's exit code (the worker has killed it, or it exited)
@@ -545,5 +570,23 @@ def warm_main(argv: list[str]) -> None:
             send(control, {"left": left})
 
 
+def check_main() -> None:
+    """``kernel.py --check``, in a warm parent's sandbox: exit 0 if a child can be confined here
+    as each submission's is (the grader refuses to start otherwise); else say why."""
+    confine, seccomp_filter = _beside("confine"), _beside("syscall_filter").build()
+    confine.next_child_alone(os.open("/proc/self/ns/pid", os.O_RDONLY))
+    pid = os.fork()
+    if pid == 0:
+        try:
+            confine.private_mounts("/tmp", 2**20, 2**20)
+            confine.drop_privileges()
+            seccomp_filter.load()
+            os._exit(0 if os.getpid() == 1 else 3)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(70)
+    sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+
+
 if __name__ == "__main__":
-    warm_main(sys.argv) if sys.argv[1:2] == ["--warm"] else main(sys.argv)
+    {"--warm": warm_main, "--check": lambda argv: check_main()}.get(sys.argv[1] if sys.argv[1:] else "", main)(sys.argv)

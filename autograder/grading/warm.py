@@ -122,13 +122,25 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _ns_pid(pid: int) -> int | None:
+def _ns_pids(pid: int) -> list[int]:
+    """The pid of ``pid`` in each PID namespace it is in, the host's first."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("NSpid:"):
-                return int(line.split()[-1])
+                return [int(n) for n in line.split()[1:]]
     except OSError:
         pass
+    return []
+
+
+def _find(root: int, ns_pid: int) -> int | None:
+    """The host pid of the process numbered ``ns_pid`` in its own (innermost) namespace, below ``root``."""
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid != root and _ns_pids(pid)[-1:] == [ns_pid]:
+            return pid
+        todo += _children(pid)
     return None
 
 
@@ -165,8 +177,8 @@ class Parent:
         self.starts += 1
         ours, theirs = socket.socketpair()
         launch_path = self.dir / "launch.json"
-        launch_path.write_text(json.dumps(self.launch))
-        argv = [sandbox.python(), "-I", sandbox.KERNEL_SCRIPT, "--warm", str(launch_path), str(theirs.fileno())]
+        launch_path.write_text(json.dumps(dict(self.launch, tmp_bytes=sandbox.TMP_BYTES)))
+        argv = [sandbox.python(), "-I", sandbox.KERNEL_SCRIPT, "--warm", self.inside(launch_path), str(theirs.fileno())]
         argv = sandbox.command(argv, self.dir, self.cwd, cwd_bytes=self.launch.get("cwd_bytes"), warm=True)
         log = open(self.dir / "parent.log", "wb")
         try:
@@ -186,20 +198,14 @@ class Parent:
         if ready.get("tasks") != 1:   # forking a process with threads is not safe
             self.stop()
             raise KernelStartError(f"the warm parent has {ready.get('tasks')} threads, not 1")
-        self.pid = self._find(self.proc.pid, ready.get("pid", 2))
+        self.pid = _find(self.proc.pid, ready.get("pid", 2))
         if self.pid is None:
             self.stop()
             raise KernelStartError("the warm parent's process is not found")
 
-    def _find(self, root: int, ns_pid: int) -> int | None:
-        """The host pid of the process numbered ``ns_pid`` in the sandbox, below ``root``."""
-        todo = [root]
-        while todo:
-            pid = todo.pop()
-            if pid != root and _ns_pid(pid) == ns_pid:
-                return pid
-            todo += _children(pid)
-        return None
+    def inside(self, path: Path) -> str:
+        """``path``, in this parent's folder, as the sandbox shows it."""
+        return str(Path(sandbox.WARM_DIR) / Path(path).relative_to(self.dir))
 
     def ask(self, message: dict, fds: list[int] | None = None) -> dict:
         if not self.alive():
@@ -221,7 +227,8 @@ class Parent:
             raise
         finally:
             theirs.close()
-        host = self._find(self.pid, answer["pid"])
+        level = len(_ns_pids(self.pid)) - 1   # the child's pid in the parent's namespace (it is 1 in its own)
+        host = next((pid for pid in _children(self.pid) if _ns_pids(pid)[level:level + 1] == [answer["pid"]]), None)
         if host is None:
             ours.close()
             raise KernelStartError("the forked child is not found")
@@ -285,7 +292,7 @@ class WarmKernel:
         self.frames = Frames(self.sock)
         try:
             self.limits.join(self.pid)
-            _send(self.sock, {"op": "start", "files": self.files})
+            _send(self.sock, {"op": "start", "files": self.parent.inside(self.files)})
             ready = self.frames.one(STARTUP_TIMEOUT)
         except (OSError, EOFError, TimeoutError) as error:
             self.kill()
@@ -391,7 +398,7 @@ def clean(parent: Parent, limits) -> None:
         parent.stop()
         return
     try:
-        left = parent.ask({"op": "clean", "cwd": str(parent.cwd)})["left"]
+        left = parent.ask({"op": "clean", "cwd": parent.inside(parent.cwd)})["left"]
     except ParentDied:
         return
     if left:   # what cannot be removed is removed with the sandbox
