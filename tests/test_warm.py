@@ -106,10 +106,14 @@ def test_nothing_of_one_submission_reaches_the_next():
 def test_a_child_cannot_see_its_parent_and_the_parent_keeps_no_secret():
     execution = grade("import os, sys\nprint('pid', os.getpid(), 'parent', os.getppid())\n"
                       "print('processes', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
-                      "print(sorted(m for m in sys.modules if 'autograder' in m))")
+                      "print(sorted(m for m in sys.modules if 'autograder' in m))\n"
+                      "print('read-only', bool(os.statvfs('/proc/sys').f_flag & os.ST_RDONLY))")
     out = printed(execution, 0)
     # PID 1 of a namespace of its own: no parent to name, no other process to see.
     assert "pid 1 parent 0\nprocesses [1]\n" in out, out
+    # Its own /proc, but what of it writes to the whole machine stays read-only (uid 0 in the
+    # sandbox is the host's root for /proc/sys's permission bits).
+    assert "read-only True" in out
     assert "['_autograder_kernel']" in out
 
 

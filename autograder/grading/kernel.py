@@ -235,8 +235,8 @@ def main(argv: list[str]) -> None:
 # --warm LAUNCH.json FD`` in a bubblewrap sandbox that lives as long as the worker. It imports torch (one thread, before any operation: forking is then safe), numpy, matplotlib and
 # IPython once, runs a first autograd operation and a first torch.optim step (what they load, once), makes an IPython shell that never runs a cell, and then only obeys the worker on
 # the socket ``FD``: ``fork`` (a child, handed a socket of its own), ``wait`` (a child's exit code),
-# ``clean`` (empty the sandbox's writable folders once the worker has killed every process of the
-# last submission). It never runs notebook code and reads nothing a child can write.
+# ``clean`` (reap the last child once the worker has killed every process of its submission). It
+# never runs notebook code and reads nothing a child can write.
 #
 # A child runs one submission: it waits for ``start`` (the worker first puts it in the
 # submission's cgroup), sets its limits, copies the submission's files into the working folder,
@@ -250,7 +250,6 @@ def main(argv: list[str]) -> None:
 HEADER = struct.Struct("!I")
 MAX_FRAME = 12 * 1024 * 1024      # a larger output is not sent (and the worker would skip it)
 FLUSH_BYTES, FLUSH_SECONDS = 8192, 0.1
-WRITABLE = ("/tmp", "/dev", "/dev/shm", "/dev/mqueue")   # and the working folder; the root is read-only
 PR_SET_DUMPABLE = 4
 
 
@@ -275,53 +274,6 @@ def receive(sock) -> dict:
 
 def not_dumpable() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
-def mount_points() -> set[str]:
-    try:
-        with open("/proc/self/mountinfo") as f:
-            return {line.split()[4] for line in f}
-    except OSError:
-        return set()
-
-
-def remove_contents(folder: str, keep=(), mounts: set | None = None) -> list[str]:
-    """Empty ``folder`` but for the names in ``keep``; what could not be removed. The sandbox's
-    own mounts are left, and the folders that lead to them emptied around them (the environment
-    may be bound below /tmp, as when the course lives there)."""
-    mounts = mount_points() if mounts is None else mounts
-    left = []
-    try:
-        names = set(os.listdir(folder)) - set(keep)
-    except OSError:
-        return []
-    for name in names:
-        path = os.path.join(folder, name)
-        if path in mounts:
-            continue
-        if os.path.isdir(path) and not os.path.islink(path) and any(m.startswith(path + "/") for m in mounts):
-            left += remove_contents(path, (), mounts)
-            continue
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-        except OSError:
-            left.append(path)
-    return left
-
-
-def remove_ipc() -> None:
-    """System V shared memory, semaphores and queues a child made (they outlive processes)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for table, remove in (("shm", libc.shmctl), ("sem", libc.semctl), ("msg", libc.msgctl)):
-        try:
-            lines = open(f"/proc/sysvipc/{table}").read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            remove(int(line.split()[1]), 0, None)   # IPC_RMID
 
 
 class Stream:
@@ -515,9 +467,6 @@ def warm_main(argv: list[str]) -> None:
     gc.collect()
     gc.freeze()   # the parent's objects: never collected, so children do not copy their pages for it
     os.makedirs("/tmp/home", exist_ok=True)
-    # What the sandbox holds before any child runs is kept (devices, mount points), the rest removed.
-    before = {folder: os.listdir(folder) if os.path.isdir(folder) else [] for folder in WRITABLE}
-    before["/tmp"] = []
     send(control, {"t": "ready", "pid": os.getpid(), "threads": threading.active_count(), "tasks": len(os.listdir("/proc/self/task"))})
     while True:
         try:
@@ -550,24 +499,16 @@ def warm_main(argv: list[str]) -> None:
                     break
                 time.sleep(0.01)
             send(control, {"code": code})
-        elif op == "clean":  # every process of the last submission is dead: remove what it wrote
+        elif op == "clean":  # every process of the last submission is dead: reap its child. What
+            # it wrote or queued was in its own namespaces' mounts and IPC, gone with it; nothing
+            # the parent sees was writable to it (read-only root, its folders mounted over).
             while True:
                 try:
                     if os.waitpid(-1, os.WNOHANG)[0] == 0:
                         break
                 except ChildProcessError:
                     break
-            left = remove_contents(request["cwd"])
-            for folder in WRITABLE:
-                left += remove_contents(folder, before[folder])
-                left += [f"{folder}/{name} is gone" for name in before[folder]    # a device a child removed
-                         if not os.path.lexists(os.path.join(folder, name))]
-            try:
-                remove_ipc()
-                os.makedirs("/tmp/home", exist_ok=True)
-            except OSError as error:
-                left.append(str(error))
-            send(control, {"left": left})
+            send(control, {"ok": True})
 
 
 def check_main() -> None:

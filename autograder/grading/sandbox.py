@@ -1,8 +1,8 @@
 """Where student code runs: a bubblewrap sandbox when the machine has one.
 
 The grading kernel sees a read-only system (``/usr``, the Python installation and the course's
-virtual environment, with the ``autograder`` package masked if it is installed there), the two
-files of the kernel runner (``kernel.py``, ``wire.py``: no course knowledge), its working folder
+virtual environment, with the ``autograder`` package masked if it is installed there), the four
+files of the kernel runner (``kernel.py``, ``wire.py``, ``confine.py``, ``syscall_filter.py``: no course knowledge), its working folder
 and ``/tmp`` as size-limited tmpfs (memory, not the host's disk), and the folder of the kernel's
 sockets; no network, no other process, no home directory, none of the instructor's environment
 variables. The course folder (solutions, hidden tests, reference), the other submissions, the
@@ -11,9 +11,10 @@ of its own: when the grader kills it, everything it started dies with it (``sets
 
 Where the machine has cgroups the grader can write (v1 as root, as on the course's CI machines),
 each submission also gets a cgroup of its own (:class:`Limits`): memory for all its processes
-together, a number of processes, one CPU. Without bubblewrap (``apt-get install bubblewrap``) the
-kernel runs as an ordinary process of the instructor's user, with a cleaned environment and
-per-process limits only; the grader says so when it starts.
+together, a number of processes, one CPU. Without a working bubblewrap (``apt-get install
+bubblewrap``; :func:`bwrap_status` confines a warm child to check) the grader refuses to grade;
+with ``--no-sandbox`` the kernel runs as an ordinary process of the instructor's user, with a
+cleaned environment and per-process limits only, and every row says so.
 """
 from __future__ import annotations
 

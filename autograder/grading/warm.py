@@ -1,5 +1,6 @@
 """Warm kernels: each worker process keeps a preloaded parent (``kernel.py --warm``) in a sandbox of its
-own, and each submission runs in a child forked from it, in the submission's cgroup.
+own, and each submission runs in a child forked from it, in the submission's cgroup and in
+namespaces of its own (``confine.py``: the child cannot see or address the parent).
 
 The worker's side: :class:`Parent` starts the sandboxed parent and asks it for children;
 :class:`WarmKernel` drives one child with the interface of :class:`runner.GradingKernel` (start,
@@ -392,14 +393,13 @@ class WarmKernel:
 
 
 def clean(parent: Parent, limits) -> None:
-    """After a submission (or a restart): no process of it is left, and nothing it wrote."""
+    """After a submission (or a restart): no process of it is left; what it wrote or queued was in
+    its child's own mounts and IPC namespace, gone with it (the parent reaps the child)."""
     limits.kill_all()
     if limits.pids():
         parent.stop()
         return
     try:
-        left = parent.ask({"op": "clean", "cwd": parent.inside(parent.cwd)})["left"]
+        parent.ask({"op": "clean"})
     except ParentDied:
-        return
-    if left:   # what cannot be removed is removed with the sandbox
-        parent.stop()
+        pass
