@@ -143,3 +143,18 @@ def test_without_a_sandbox_nothing_is_graded_unless_asked_and_then_every_row_say
     assert row["score"] == "10" and row["message"].startswith("graded without a sandbox"), row
     page = (course / "graded" / "feedback" / "s1" / A / f"{A}.html").read_text()
     assert "Graded without a sandbox" in page
+
+
+def test_a_worker_that_cannot_sandbox_stops_the_run(monkeypatch):
+    """On a cluster, each worker checks its own machine at its first task: one without a working
+    bubblewrap stops the run (exit status 2) rather than grade unsandboxed."""
+    from autograder import grade
+    from autograder.grading import worker
+    monkeypatch.setattr(worker, "_swept", True)   # (its first task also sweeps leftovers: not here)
+    monkeypatch.setattr(worker.sandbox, "bwrap_status", lambda: (False, "bubblewrap is not installed"))
+    bundle = {"grader": worker.grader_digest()}
+    with pytest.raises(worker.NoSandbox):
+        worker._check_worker(bundle, {"sandbox": True})
+    worker._check_worker(bundle, {"sandbox": False})   # --no-sandbox: the run said so, the worker grades
+    with pytest.raises(grade.Stop, match="a worker cannot sandbox student code: bubblewrap is not installed"):
+        grade._stop_for(worker.NoSandbox("bubblewrap is not installed"), None)
