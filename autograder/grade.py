@@ -351,6 +351,12 @@ def run(submissions: str, out: str | None = None, workers: int | None = None, ti
         return 2
 
 
+NO_SANDBOX_HELP = ("install bubblewrap (apt-get install bubblewrap) and check that it can make namespaces "
+                   "(`bwrap --unshare-all --ro-bind / / true`; in a container, allow user namespaces), or, "
+                   "only for notebooks you trust, grade with --no-sandbox.")
+NO_SANDBOX_WARNING = "--no-sandbox: student code {} unsandboxed, with your user's rights; every row graded says so"
+
+
 class Stop(Exception):
     """The run cannot go on (the solutions fail, a worker cannot grade): exit status 2."""
 
@@ -378,6 +384,14 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     max_submission_mb = DEFAULT_MAX_SUBMISSION_MB if max_submission_mb is None else max_submission_mb
     if max_submission_mb <= 0:
         raise UsageError("--max-submission-mb must be positive")
+    if use_sandbox:
+        works, why = sandbox_mod.bwrap_status()
+        if not works:   # fail closed: a notebook outside a sandbox can read the solutions and rewrite grades.csv
+            print(f"python -m autograder grade: no sandbox can be made on this machine: {why}.\n"
+                  f"No student was graded. What to do: {NO_SANDBOX_HELP}", file=stream)
+            return 2
+    else:
+        print(f"warning: {NO_SANDBOX_WARNING.format('runs')}", file=stream)
     rows = discover(submissions, course, assignment)
     only = _only_students(students, rows, submissions)
     final = _lateness(submissions, rows, course, stream)
@@ -386,12 +400,6 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     (state / "results").mkdir(parents=True, exist_ok=True)
     (state / "trusted").mkdir(parents=True, exist_ok=True)
 
-    if use_sandbox:
-        use_sandbox, why = sandbox_mod.bwrap_status()
-        if not use_sandbox:
-            print(f"warning: {why}; student code runs unsandboxed, with your user's rights", file=stream)
-    else:
-        print("warning: --no-sandbox: student code runs unsandboxed, with your user's rights", file=stream)
     use_cgroups, why = sandbox_mod.Limits.available()
     if not use_cgroups:
         print(f"warning: {why}: memory, process and CPU limits apply per process, not per submission, and "
@@ -541,6 +549,8 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     for text in gradebook_problems:
         print(f"warning: {text}", file=stream)
     graded = sum(1 for key in rows if key in results)
+    if not use_sandbox:
+        print(f"warning: {NO_SANDBOX_WARNING.format('ran')}", file=stream)
     if stopped is not None:
         print(f"stopped: {stopped}\n{graded} of {len(rows)} rows are in {csv_path}; the rows graded are kept.",
               file=stream)
@@ -653,8 +663,7 @@ def _stop_for(error: BaseException, name: str) -> None:
         raise Stop(f"a worker grades with other code than this command (its autograder, {where}, differs: "
                    f"{digest}); every worker needs the same checkout of the course and its environment.")
     if isinstance(error, NoSandbox):
-        raise Stop(f"a worker cannot sandbox student code: {error.args[0]}; install bubblewrap on every worker "
-                   "(apt-get install bubblewrap) or grade with --no-sandbox.")
+        raise Stop(f"a worker cannot sandbox student code: {error.args[0]}. On every worker, {NO_SANDBOX_HELP}")
     if name is not None:
         raise Stop(f"the solutions of {name} could not be graded: {type(error).__name__}: {error}"[:2000])
 

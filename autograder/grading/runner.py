@@ -116,7 +116,7 @@ class GradingKernel:
         connection_file = str(self.ipc / "connection.json")
         write_connection_file(connection_file, ip=str(self.ipc / "k"), transport="ipc",
                               key=secrets.token_hex(16).encode())
-        launch = dict(self.launch, connection_file=connection_file)
+        launch = dict(self.launch, connection_file=connection_file, seccomp=self.use_sandbox)
         launch_path = self.ipc / "launch.json"
         launch_path.write_text(json.dumps(launch))
         os.chmod(launch_path, 0o600)

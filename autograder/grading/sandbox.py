@@ -1,8 +1,8 @@
 """Where student code runs: a bubblewrap sandbox when the machine has one.
 
 The grading kernel sees a read-only system (``/usr``, the Python installation and the course's
-virtual environment, with the ``autograder`` package masked if it is installed there), the two
-files of the kernel runner (``kernel.py``, ``wire.py``: no course knowledge), its working folder
+virtual environment, with the ``autograder`` package masked if it is installed there), the four
+files of the kernel runner (``kernel.py``, ``wire.py``, ``confine.py``, ``syscall_filter.py``: no course knowledge), its working folder
 and ``/tmp`` as size-limited tmpfs (memory, not the host's disk), and the folder of the kernel's
 sockets; no network, no other process, no home directory, none of the instructor's environment
 variables. The course folder (solutions, hidden tests, reference), the other submissions, the
@@ -11,9 +11,10 @@ of its own: when the grader kills it, everything it started dies with it (``sets
 
 Where the machine has cgroups the grader can write (v1 as root, as on the course's CI machines),
 each submission also gets a cgroup of its own (:class:`Limits`): memory for all its processes
-together, a number of processes, one CPU. Without bubblewrap (``apt-get install bubblewrap``) the
-kernel runs as an ordinary process of the instructor's user, with a cleaned environment and
-per-process limits only; the grader says so when it starts.
+together, a number of processes, one CPU. Without a working bubblewrap (``apt-get install
+bubblewrap``; :func:`bwrap_status` confines a warm child to check) the grader refuses to grade;
+with ``--no-sandbox`` the kernel runs as an ordinary process of the instructor's user, with a
+cleaned environment and per-process limits only, and every row says so.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ import autograder
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 RUNNER_DIR = "/opt/autograder-kernel"            # where the sandbox shows the kernel runner
 KERNEL_SCRIPT = f"{RUNNER_DIR}/kernel.py"
-RUNNER_FILES = ("kernel.py", "wire.py")
+RUNNER_FILES = ("kernel.py", "wire.py", "confine.py", "syscall_filter.py")
+WARM_DIR = "/run/autograder"                     # where a warm parent's sandbox shows its folder
 TMP_BYTES = 64 * 2**20                           # /tmp in the sandbox
 # The few files of /etc a Python process needs (the dynamic loader, users, time zone).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf",
@@ -84,13 +86,14 @@ def bwrap_status() -> tuple[bool, str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return False, "bubblewrap is not installed (apt-get install bubblewrap)"
-    argv = command(["/bin/true"], Path("/nonexistent"), Path("/"), check=True)
+    # The warm parent's sandbox, confining a child as it will confine each submission's.
+    argv = command([python(), "-I", KERNEL_SCRIPT, "--check"], Path("/nonexistent"), Path("/"), check=True, warm=True)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:
         return False, f"bubblewrap does not start: {error}"
     if done.returncode != 0:
-        return False, f"bubblewrap cannot make a sandbox here: {done.stderr.strip()[:300]}"
+        return False, f"bubblewrap cannot make a sandbox here: {(done.stderr + done.stdout).strip()[-600:]}"
     return True, "bubblewrap"
 
 
@@ -100,8 +103,8 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     ``cwd_bytes``; ``files`` (submitted next to the notebook) read-only, for the runner to copy;
     the rest of ``workdir`` (the kernel's sockets) writable. ``warm``: the sandbox of a warm
     parent (``kernel.py --warm``), which outlives its submissions: ``workdir`` (where each submission's
-    files arrive) read-only, and the root read-only, so that what a submission can write is
-    the working folder, ``/tmp`` and ``/dev``, which the parent empties after each."""
+    files arrive) read-only at WARM_DIR, the root read-only, and the two capabilities the parent
+    needs to give each child namespaces of its own (``confine.py``; the child drops them)."""
     home = "/tmp/home"
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--ro-bind", "/usr", "/usr"]
@@ -123,12 +126,14 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     for name in RUNNER_FILES:
         cmd += ["--ro-bind", str(PACKAGE_DIR / "grading" / name), f"{RUNNER_DIR}/{name}"]
     if not check:
-        cmd += ["--ro-bind" if warm else "--bind", str(workdir), str(workdir)]
+        inside = WARM_DIR if warm else str(workdir)   # not below /tmp or /dev, which a warm child replaces
+        cwd = Path(inside) / cwd.relative_to(workdir) if warm else cwd
+        cmd += ["--ro-bind" if warm else "--bind", str(workdir), inside]
         if files:
             cmd += ["--ro-bind", files, files]
         cmd += ["--size", str(cwd_bytes or 256 * 2**20), "--tmpfs", str(cwd)]
     if warm:
-        cmd += ["--remount-ro", "/"]
+        cmd += ["--remount-ro", "/", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     cmd += ["--clearenv"]
     for key, value in kernel_env(home).items():
         cmd += ["--setenv", key, value]

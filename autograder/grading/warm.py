@@ -1,5 +1,6 @@
 """Warm kernels: each worker process keeps a preloaded parent (``kernel.py --warm``) in a sandbox of its
-own, and each submission runs in a child forked from it, in the submission's cgroup.
+own, and each submission runs in a child forked from it, in the submission's cgroup and in
+namespaces of its own (``confine.py``: the child cannot see or address the parent).
 
 The worker's side: :class:`Parent` starts the sandboxed parent and asks it for children;
 :class:`WarmKernel` drives one child with the interface of :class:`runner.GradingKernel` (start,
@@ -128,13 +129,25 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _ns_pid(pid: int) -> int | None:
+def _ns_pids(pid: int) -> list[int]:
+    """The pid of ``pid`` in each PID namespace it is in, the host's first."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("NSpid:"):
-                return int(line.split()[-1])
+                return [int(n) for n in line.split()[1:]]
     except OSError:
         pass
+    return []
+
+
+def _find(root: int, ns_pid: int) -> int | None:
+    """The host pid of the process numbered ``ns_pid`` in its own (innermost) namespace, below ``root``."""
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid != root and _ns_pids(pid)[-1:] == [ns_pid]:
+            return pid
+        todo += _children(pid)
     return None
 
 
@@ -171,8 +184,8 @@ class Parent:
         self.starts += 1
         ours, theirs = socket.socketpair()
         launch_path = self.dir / "launch.json"
-        launch_path.write_text(json.dumps(self.launch))
-        argv = [sandbox.python(), "-I", sandbox.KERNEL_SCRIPT, "--warm", str(launch_path), str(theirs.fileno())]
+        launch_path.write_text(json.dumps(dict(self.launch, tmp_bytes=sandbox.TMP_BYTES)))
+        argv = [sandbox.python(), "-I", sandbox.KERNEL_SCRIPT, "--warm", self.inside(launch_path), str(theirs.fileno())]
         argv = sandbox.command(argv, self.dir, self.cwd, cwd_bytes=self.launch.get("cwd_bytes"), warm=True)
         log = open(self.dir / "parent.log", "wb")
         try:
@@ -192,20 +205,14 @@ class Parent:
         if ready.get("tasks") != 1:   # forking a process with threads is not safe
             self.stop()
             raise KernelStartError(f"the warm parent has {ready.get('tasks')} threads, not 1")
-        self.pid = self._find(self.proc.pid, ready.get("pid", 2))
+        self.pid = _find(self.proc.pid, ready.get("pid", 2))
         if self.pid is None:
             self.stop()
             raise KernelStartError("the warm parent's process is not found")
 
-    def _find(self, root: int, ns_pid: int) -> int | None:
-        """The host pid of the process numbered ``ns_pid`` in the sandbox, below ``root``."""
-        todo = [root]
-        while todo:
-            pid = todo.pop()
-            if pid != root and _ns_pid(pid) == ns_pid:
-                return pid
-            todo += _children(pid)
-        return None
+    def inside(self, path: Path) -> str:
+        """``path``, in this parent's folder, as the sandbox shows it."""
+        return str(Path(sandbox.WARM_DIR) / Path(path).relative_to(self.dir))
 
     def ask(self, message: dict, fds: list[int] | None = None) -> dict:
         if not self.alive():
@@ -231,7 +238,8 @@ class Parent:
             raise
         finally:
             theirs.close()
-        host = self._find(self.pid, answer["pid"])
+        level = len(_ns_pids(self.pid)) - 1   # the child's pid in the parent's namespace (it is 1 in its own)
+        host = next((pid for pid in _children(self.pid) if _ns_pids(pid)[level:level + 1] == [answer["pid"]]), None)
         if host is None:
             ours.close()
             raise KernelStartError("the forked child is not found")
@@ -295,7 +303,7 @@ class WarmKernel:
         self.frames = Frames(self.sock)
         try:
             self.limits.join(self.pid)
-            _send(self.sock, {"op": "start", "files": self.files})
+            _send(self.sock, {"op": "start", "files": self.parent.inside(self.files)})
             ready = self.frames.one(STARTUP_TIMEOUT)
         except (OSError, EOFError, TimeoutError) as error:
             self.kill()
@@ -398,14 +406,13 @@ class WarmKernel:
 
 
 def clean(parent: Parent, limits) -> None:
-    """After a submission (or a restart): no process of it is left, and nothing it wrote."""
+    """After a submission (or a restart): no process of it is left; what it wrote or queued was in
+    its child's own mounts and IPC namespace, gone with it (the parent reaps the child)."""
     limits.kill_all()
     if limits.pids():
         parent.stop()
         return
     try:
-        left = parent.ask({"op": "clean", "cwd": str(parent.cwd)})["left"]
+        parent.ask({"op": "clean"})
     except ParentDied:
-        return
-    if left:   # what cannot be removed is removed with the sandbox
-        parent.stop()
+        pass

@@ -241,7 +241,26 @@ def _student_message(status: str, error: str, notes: list, flagged: bool) -> str
     return " ".join(n[0].upper() + n[1:] + "." for n in notes)
 
 
+UNSANDBOXED = "graded without a sandbox (--no-sandbox)"
+
+
+def _mark_unsandboxed(result: dict) -> None:
+    """A row graded with --no-sandbox says so, in grades.csv and on its feedback page."""
+    result["message"] = "; ".join(filter(None, [UNSANDBOXED, result["message"]]))[:4000]
+    if result.get("page"):
+        result["page"]["message"] = " ".join(filter(None, [UNSANDBOXED[0].upper() + UNSANDBOXED[1:] + ".",
+                                                           result["page"]["message"]]))
+        result["files"][result["feedback"]] = _bytes(feedback.render_page(result["page"]))
+
+
 def grade_submission(task: dict) -> dict:
+    result = _grade_submission(task)
+    if not task["sandbox"]:
+        _mark_unsandboxed(result)
+    return result
+
+
+def _grade_submission(task: dict) -> dict:
     master = task["master"]
     sid, aid = task["student_id"], task["assignment_id"]
     started = time.monotonic()

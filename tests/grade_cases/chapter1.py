@@ -114,7 +114,7 @@ def _search(course):
     if child.returncode == 0:
         found.add("a child process imports the course package")
     found.update("file " + p for p in (course, "/opt/autograder-kernel/reference.py") if os.path.exists(p))
-    found.update("kernel dir " + n for n in os.listdir("/opt/autograder-kernel") if n not in ("kernel.py", "wire.py")) if os.path.isdir("/opt/autograder-kernel") else None
+    found.update("kernel dir " + n for n in os.listdir("/opt/autograder-kernel") if n not in ("kernel.py", "wire.py", "confine.py", "syscall_filter.py")) if os.path.isdir("/opt/autograder-kernel") else None
     return sorted(found)
 
 def layer(x, W, b):
