@@ -1,4 +1,10 @@
 """Chapter 2: per graded cell, a right answer unlike the solution's code and plausible wrong ones."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _liar import liar  # noqa: E402
+
 VARIANTS = {
     "test_sigmoid_derivative": {
         "right": "def sigmoid_derivative(z):\n    e = torch.exp(-z)\n    return e / (1 + e) ** 2\n",
@@ -12,6 +18,7 @@ VARIANTS = {
     "test_w5_factors": {
         "right": "def w5_factors(out_h1, out_o1, t1):\n    return [out_o1 - t1, out_o1 - out_o1 ** 2, out_h1 * 1]\n",
         "wrong": {
+            "right length, nothing inside": liar("w5_factors", "3", "out_h1, out_o1, t1"),
             "sign": "def w5_factors(out_h1, out_o1, t1):\n    return t1 - out_o1, out_o1 * (1 - out_o1), out_h1\n",
             "hidden neuron's derivative": "def w5_factors(out_h1, out_o1, t1):\n    return out_o1 - t1, out_h1 * (1 - out_h1), out_h1\n",
             "output instead of input": "def w5_factors(out_h1, out_o1, t1):\n    return out_o1 - t1, out_o1 * (1 - out_o1), out_o1\n",

@@ -1,4 +1,10 @@
 """Chapter 3: per graded cell, a right answer unlike the solution's code and plausible wrong ones."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _liar import liar  # noqa: E402
+
 _DEEP = """def backward_layers(x, t, layers):
     acts = [x]
     for W, b in layers:
@@ -46,6 +52,7 @@ VARIANTS = {
     return grads
 """,
         "wrong": {
+            "right length, nothing inside": liar("backward_layers", "len(layers)", "x, t, layers"),
             "back through the layer's own input weights": _DEEP.replace("layers[l][0], acts[l]", "layers[l - 1][0], acts[l]"),
             "BP4 with the layer's own output": _DEEP.replace("rows(delta).T @ rows(acts[l])", "rows(delta).T @ rows(acts[l + 1])"),
             "batch averaged": _DEEP.replace("rows(delta).T @ rows(acts[l]), rows(delta).sum(0)",

@@ -1,4 +1,10 @@
 """Chapter 4: per graded cell, a right answer unlike the solution's code and plausible wrong ones."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _liar import liar  # noqa: E402
+
 _TRAIN = """def train(x, t, W1, b1, W2, b2, lr, steps, train_biases=True):
     history = [error(x, t, W1, b1, W2, b2)]
     for _ in range(steps):
@@ -34,6 +40,7 @@ VARIANTS = {
     "test_sgd_step": {
         "right": "def sgd_step(params, grads, lr):\n    new = []\n    for k in range(len(params)):\n        new.append(torch.add(params[k], grads[k], alpha=-lr))\n    return new\n",
         "wrong": {
+            "right length, nothing inside": liar("sgd_step", "4", "params, grads, lr"),
             "sign": "def sgd_step(params, grads, lr):\n    return [p + lr * g for p, g in zip(params, grads)]\n",
             "in place": "def sgd_step(params, grads, lr):\n    for p, g in zip(params, grads):\n        p -= lr * g\n    return list(params)\n",
             "no learning rate": "def sgd_step(params, grads, lr):\n    return [p - g for p, g in zip(params, grads)]\n",

@@ -1,4 +1,10 @@
 """Chapter 5: per graded cell, a right answer unlike the solution's code and plausible wrong ones."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _liar import liar  # noqa: E402
+
 _MLP = """class SigmoidMLP(nn.Module):
     def __init__(self, weights, biases, logits=False):
         super().__init__()
@@ -97,6 +103,7 @@ VARIANTS = {
     return tuple(p.detach().clone() for p in (model.hidden.weight, model.hidden.bias, model.output.weight, model.output.bias))
 """,
         "wrong": {
+            "right length, nothing inside": liar("optimizer_step", "4", "W1, b1, W2, b2, x, t, lr, train_biases=True"),
             "mean loss": _STEP.replace('0.5 * nn.MSELoss(reduction="sum")(model(x), t)', "nn.MSELoss()(model(x), t)"),
             "no half": _STEP.replace('0.5 * nn.MSELoss(reduction="sum")', 'nn.MSELoss(reduction="sum")'),
             "biases always trained": _STEP.replace("weights + biases if train_biases else weights", "weights + biases"),
@@ -141,6 +148,7 @@ VARIANTS = {
     return tuple(p.detach() for p in (model.hidden.weight, model.hidden.bias, model.output.weight, model.output.bias))
 """,
         "wrong": {
+            "right length, nothing inside": liar("train_fixed", "4", "W1, b1, W2, b2, x, t, lr, steps"),
             "as given": "def train_fixed(W1, b1, W2, b2, x, t, lr, steps):\n    return train_buggy(W1, b1, W2, b2, x, t, lr, steps)\n",
             "zero_grad only": _FIXED.replace('nn.MSELoss(reduction="sum")', "nn.MSELoss()").replace("0.5 * loss_fn", "loss_fn"),
             "mean kept, halved": _FIXED.replace('nn.MSELoss(reduction="sum")', "nn.MSELoss()"),
