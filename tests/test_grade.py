@@ -226,7 +226,7 @@ def test_plain_nbgrader_is_fooled_where_the_grader_is_not(graded, tmp_path):
     assert plain["attack_patch_checks"] == 10 and ours["attack_patch_checks"] == graded.expect["attack_patch_checks"]["score"] < 10
     for student_id in ("attack_reference", "attack_globals", "attack_frames"):
         assert plain[student_id] > ours[student_id], (student_id, plain, ours)
-    assert layer == 0 and graded.rows["stderr_warning"]["test_layer"] == "3"
+    assert layer == 0 and graded.rows["stderr_warning"]["test_layer"] == f"{chapter1.POINTS['test_layer']:g}"
 
 
 def test_a_second_run_regrades_only_what_changed(graded):
