@@ -6,18 +6,29 @@ STAMP := $(VENV)/.installed
 # Jupyter's kernels, jupyter-book and nbgrader must all come from the course's environment.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: env book test release refresh clean
+.PHONY: env lock book test check release refresh clean
 
 env: $(STAMP)
 
 # The environment is (re)made whenever the pins or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "Debian and Ubuntu: apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@# A kernelspec with this environment's absolute python, so every kernel finds torch and the course package.
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (backprop course)" > /dev/null
 	touch $(STAMP)
+
+# requirements.txt from requirements.in: one lock for Python 3.11.2 (Debian 12) and later, with
+# markers where a pin must differ (tests/test_lock.py checks that it resolves for 3.11.2, 3.12, 3.13).
+# torch's CUDA packages are left out: the CPU build needs none, and PyPI's Linux build pins them itself
+# (all but cuda-bindings, a range, and cuda-pathfinder).
+TORCH_CUDA := cuda-bindings cuda-pathfinder cuda-toolkit triton $(addprefix nvidia-,cublas cuda-cupti cuda-nvrtc \
+  cuda-runtime cudnn-cu13 cufft cufile curand cusolver cusparse cusparselt-cu13 nccl-cu13 nvjitlink nvshmem-cu13 nvtx)
+LOCK_COMMAND = uv pip compile requirements.in --universal --python-version 3.11.2 --custom-compile-command "make lock" \
+  $(addprefix --no-emit-package ,$(TORCH_CUDA))
+lock: $(STAMP)
+	$(LOCK_COMMAND) --quiet -o requirements.txt
 
 # The site, strict: every page rebuilt, warnings are errors, a failing cell fails the build.
 # Executed lessons are cached in _build/.jupyter_cache and re-run when their code changes.
