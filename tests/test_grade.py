@@ -271,6 +271,7 @@ def test_the_gradebook_is_stamped_with_the_schema_revision_nbgrader_stamps(grade
     assert stamp == heads.split()[0], (stamp, heads)
 
 
+@pytest.mark.needs_bwrap
 def test_ctrl_c_loses_nothing_and_leaves_a_whole_csv(tmp_path):
     course = make_course(tmp_path)
     source = nbformat.read(source_notebook(A), 4)

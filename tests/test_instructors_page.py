@@ -137,6 +137,7 @@ def test_changing_an_exercise(tmp_path):
     page.finished()
 
 
+@pytest.mark.needs_bwrap   # it grades
 def test_the_exchange_round_trip(tmp_path):
     """Release into an exchange (set in the course's configuration, as the page allows for a try
     on one machine), a student fetches, answers and submits; collect, grade, release the pages;
@@ -177,6 +178,7 @@ def canvas_download(downloads: Path, sam: tuple[str, str]) -> None:
         z.writestr(*sam)
 
 
+@pytest.mark.needs_bwrap   # it grades
 def test_the_canvas_round_trip(tmp_path):
     """A Canvas download (two students of one name, a hyphenated name, a late one), collected,
     graded, exported; a due date, an extension, a resubmission and one student graded again."""
@@ -211,6 +213,7 @@ def test_the_canvas_round_trip(tmp_path):
     page.finished()
 
 
+@pytest.mark.needs_bwrap   # it grades
 def test_the_moodle_round_trip(tmp_path):
     root = scratch_course(tmp_path)
     downloads = tmp_path / "home" / "Downloads"
