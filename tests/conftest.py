@@ -38,6 +38,6 @@ def pytest_terminal_summary(terminalreporter):
             if missing(tool) and skip_reason(tool) in reason:
                 counts[tool] = counts.get(tool, 0) + 1
     if counts and not in_ci():
-        what = ", ".join(f"{n} {'test' if n == 1 else 'tests'} that need {PACKAGES[tool]}" for tool, n in counts.items())
+        what = ", ".join(f"{n} {'test' if n == 1 else 'tests'} needing {PACKAGES[tool]}" for tool, n in counts.items())
         terminalreporter.write_line(f"Not run here: {what}; to run them: sudo apt-get install "
                                     f"{' '.join(PACKAGES[tool] for tool in counts)}", yellow=True, bold=True)
