@@ -29,8 +29,11 @@ def pytest_runtest_setup(item):
             require(tool)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter):
-    """One line: how many tests did not run for want of what, and the command that installs it."""
+    """After pytest's summaries, just before its closing counts: one line saying how many tests did
+    not run for want of what, and the command that installs it."""
+    result = yield
     counts = {}
     for report in terminalreporter.stats.get("skipped", []):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
@@ -41,3 +44,4 @@ def pytest_terminal_summary(terminalreporter):
         what = ", ".join(f"{n} {'test' if n == 1 else 'tests'} needing {PACKAGES[tool]}" for tool, n in counts.items())
         terminalreporter.write_line(f"Not run here: {what}; to run them: sudo apt-get install "
                                     f"{' '.join(PACKAGES[tool] for tool in counts)}", yellow=True, bold=True)
+    return result
