@@ -27,7 +27,7 @@ TORCH_CUDA := cuda-bindings cuda-pathfinder cuda-toolkit triton $(addprefix nvid
   cuda-runtime cudnn-cu13 cufft cufile curand cusolver cusparse cusparselt-cu13 nccl-cu13 nvjitlink nvshmem-cu13 nvtx)
 LOCK ?= requirements.txt
 lock:
-	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11.2 --custom-compile-command "make lock" --no-python-downloads \
+	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11.2 --custom-compile-command "make lock" --no-python-downloads --system-certs \
 	  $(addprefix --no-emit-package ,$(TORCH_CUDA)) --quiet -o $(LOCK)
 
 # The site, strict: every page rebuilt, warnings are errors, a failing cell fails the build.

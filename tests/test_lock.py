@@ -1,6 +1,7 @@
 """requirements.txt, the lock: what `make lock` makes of requirements.in, and installable on each
 Python the README names: Debian 12's 3.11.2, Ubuntu 24.04's 3.12, Debian 13's 3.13 (resolved by uv
-for Linux x86-64 from PyPI, wheels only, as `make env` would install them; nothing is installed)."""
+for Linux x86-64 from PyPI, wheels only, as `make env` would install them; nothing is installed).
+uv reads the system's certificates, as pip does (a proxy's own certificate authority included)."""
 from __future__ import annotations
 
 import re
@@ -38,7 +39,7 @@ def test_the_lock_is_what_make_lock_makes_of_requirements_in(tmp_path):
 @pytest.mark.parametrize("python", PYTHONS)
 def test_the_lock_resolves_for(python):
     done = run([UV, "pip", "compile", "requirements.txt", "--python-version", python, "--python-platform",
-                "x86_64-manylinux_2_28", "--only-binary", ":all:", "--no-python-downloads", "--no-header",
+                "x86_64-manylinux_2_28", "--only-binary", ":all:", "--no-python-downloads", "--system-certs", "--no-header",
                 "--no-annotate", "--quiet"], timeout=300)
     assert done.returncode == 0, done.stdout
     resolved, locked = pins(done.stdout), pins((ROOT / "requirements.txt").read_text())
