@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, run
+from tests.helpers import PACKAGES, ROOT, in_ci, missing, require, run, skip_reason
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +19,29 @@ def site(tmp_path_factory) -> Path:
     done = run([jb, "build", "--all", "-W", "-n", "--keep-going", "--path-output", str(out), str(ROOT)], timeout=1800)
     assert done.returncode == 0, f"strict book build failed:\n{done.stdout[-6000:]}"
     return out / "_build" / "html"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """needs_bwrap, needs_chromium: checked before any fixture starts something."""
+    for tool in PACKAGES:
+        if item.get_closest_marker(f"needs_{tool}"):
+            require(tool)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    """After pytest's summaries, just before its closing counts: one line saying how many tests did
+    not run for want of what, and the command that installs it."""
+    result = yield
+    counts = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        for tool in PACKAGES:
+            if missing(tool) and skip_reason(tool) in reason:
+                counts[tool] = counts.get(tool, 0) + 1
+    if counts and not in_ci():
+        what = ", ".join(f"{n} {'test' if n == 1 else 'tests'} needing {PACKAGES[tool]}" for tool, n in counts.items())
+        terminalreporter.write_line(f"Not run here: {what}; to run them: sudo apt-get install "
+                                    f"{' '.join(PACKAGES[tool] for tool in counts)}", yellow=True, bold=True)
+    return result

@@ -20,8 +20,8 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from tests.helpers import (ROOT, fill_in_solutions, make_course, run, source_notebook, student_notebook,
-                           write_submission)
+from tests.helpers import (ROOT, fill_in_solutions, make_course, require, run, source_notebook,
+                           student_notebook, write_submission)
 
 A = "01_forward_pass_exercises"
 DASK = str(Path(sys.executable).parent / "dask")
@@ -64,6 +64,7 @@ def cluster(tmp_path_factory):
     """``dask scheduler`` and two ``dask worker`` processes on loopback. The workers run in a
     mount namespace where the folder holding the courses is an empty tmpfs: they cannot read the
     solutions, the submissions or the output folder, only what the tasks carry."""
+    require("bwrap")   # the workers run under bubblewrap
     from distributed import Client
     courses = tmp_path_factory.mktemp("courses")
     home = tmp_path_factory.mktemp("cluster")
@@ -77,25 +78,30 @@ def cluster(tmp_path_factory):
         processes.append(subprocess.Popen(argv, cwd=home, env=env, stdout=open(home / log, "w"),
                                           stderr=subprocess.STDOUT, start_new_session=True))
 
-    start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file)],
-          "scheduler.log")
-    _wait_for(scheduler_file.exists, 120, "the scheduler file")
-    for k in range(2):
-        start(["bwrap", "--dev-bind", "/", "/", "--tmpfs", str(courses), DASK, "worker", "--scheduler-file",
-               str(scheduler_file), "--nthreads", "1", "--nworkers", "1"], f"worker{k}.log")
-    client = Client(scheduler_file=str(scheduler_file), timeout=60)
-    try:
+    client = None
+    try:   # whatever fails below, every process started so far is stopped
+        start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file)],
+              "scheduler.log")
+        _wait_for(scheduler_file.exists, 120, "the scheduler file")
+        for k in range(2):
+            start(["bwrap", "--dev-bind", "/", "/", "--tmpfs", str(courses), DASK, "worker", "--scheduler-file",
+                   str(scheduler_file), "--nthreads", "1", "--nworkers", "1"], f"worker{k}.log")
+        client = Client(scheduler_file=str(scheduler_file), timeout=60)
         client.wait_for_workers(2, timeout=300)
         yield {"address": json.loads(scheduler_file.read_text())["address"], "client": client, "courses": courses,
                "home": home}
     finally:
-        client.close()
-        for process in reversed(processes):
+        if client is not None:
+            client.close()
+        for process in reversed(processes):   # each in a session of its own: its group is all it started
             try:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:   # the group is gone: reap its leader
+                process.wait()
 
 
 def test_a_class_is_graded_on_a_cluster_that_shares_no_folder(cluster):

@@ -27,8 +27,8 @@ from autograder import checks, reference
 from autograder.grading import hints
 from autograder.grading.course import Course, split_hidden
 from tests.grade_cases import chapter1
-from tests.helpers import (LEAK_MARKERS, ROOT, fill_in_solutions, make_course, nbgrader, run, source_notebook,
-                           student_notebook, write_submission)
+from tests.helpers import (LEAK_MARKERS, ROOT, fill_in_solutions, make_course, nbgrader, require, run,
+                           source_notebook, student_notebook, write_submission)
 
 A = chapter1.ASSIGNMENT
 TIMEOUT = "12"   # generous: the class is graded while other tests may run
@@ -116,11 +116,7 @@ def test_which_file_was_graded_is_told_to_the_instructor_not_the_student(graded)
 
 def test_student_code_runs_in_a_sandbox(graded):
     """Where bubblewrap works (CI installs it), the course folder does not exist for student code."""
-    from autograder.grading import sandbox
-    available, why = sandbox.bwrap_status()
-    if not available:
-        assert not os.environ.get("CI"), f"CI must grade in the sandbox: {why}"
-        pytest.skip(why)
+    require("bwrap")
     assert "sandboxed (bubblewrap)" in graded.done.stdout
     printed = _printed(graded, "attack_read_solutions")
     assert "solutions visible: False" in printed and "could not read the solutions: FileNotFoundError" in printed
@@ -143,8 +139,7 @@ def test_nothing_secret_is_in_the_students_process(graded):
 
 def test_what_a_notebook_starts_does_not_outlive_it_or_reach_the_host(graded):
     from autograder.grading import sandbox
-    if not sandbox.bwrap_status()[0]:
-        pytest.skip("needs bubblewrap")
+    require("bwrap")
     spinning = subprocess.run(["pgrep", "-f", "autograder-test-spinner"], capture_output=True, text=True)
     assert spinning.stdout.strip() == "", "a process a notebook started outlived it"
     # The working folder is a tmpfs of 256 MB (and no file may pass 256 MB): not the host's disk.
@@ -276,6 +271,7 @@ def test_the_gradebook_is_stamped_with_the_schema_revision_nbgrader_stamps(grade
     assert stamp == heads.split()[0], (stamp, heads)
 
 
+@pytest.mark.needs_bwrap
 def test_ctrl_c_loses_nothing_and_leaves_a_whole_csv(tmp_path):
     course = make_course(tmp_path)
     source = nbformat.read(source_notebook(A), 4)

@@ -137,6 +137,7 @@ def test_changing_an_exercise(tmp_path):
     page.finished()
 
 
+@pytest.mark.needs_bwrap   # it grades
 def test_the_exchange_round_trip(tmp_path):
     """Release into an exchange (set in the course's configuration, as the page allows for a try
     on one machine), a student fetches, answers and submits; collect, grade, release the pages;
@@ -178,6 +179,7 @@ def canvas_download(downloads: Path, sam: tuple[str, str]) -> None:
         z.writestr(*sam)
 
 
+@pytest.mark.needs_bwrap   # it grades
 def test_the_canvas_round_trip(tmp_path):
     """A Canvas download (two students of one name, a late one), collected, graded, exported,
     returned as the Re-Upload zip; a resubmission collected again; two students graded again.
@@ -215,6 +217,7 @@ def test_the_canvas_round_trip(tmp_path):
     page.finished()
 
 
+@pytest.mark.needs_bwrap   # it grades
 def test_the_moodle_round_trip(tmp_path):
     """Moodle: due date, download and worksheet (its times) collected, graded with the page's
     10 % per day, exported, returned as the feedback zip; an extension that still leaves the

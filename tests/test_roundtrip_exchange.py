@@ -28,6 +28,8 @@ from nbgrader.utils import get_username
 from autograder.grading.course import split_hidden
 from tests.helpers import LEAK_MARKERS, fill_in_solutions, make_course, source_notebook
 
+pytestmark = pytest.mark.needs_bwrap   # the round trip grades, under the sandbox
+
 A = "01_forward_pass_exercises"
 NOTEBOOK = f"{A}.ipynb"
 COURSE_ID = "backprop-step-by-step"
