@@ -176,7 +176,7 @@ def test_a_second_run_grades_nothing_again(attacked):
 
 # --- In the instructor's browser: formgrader and the feedback page, in Chromium ---------------------
 
-from tests.test_site import CHROMIUM, NO_CHROMIUM, browser  # noqa: E402,F401  (fails in CI without Chromium)
+from tests.test_site import browser  # noqa: E402,F401  (the fixture: Chromium's set-up)
 
 
 @contextlib.contextmanager
@@ -225,7 +225,7 @@ def _ran(browser, url: str, wait_for: str) -> object:
         page.close()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+@pytest.mark.needs_chromium   # skips without Chromium (tests/conftest.py); fails in CI
 def test_nothing_a_student_wrote_runs_in_formgrader_or_on_the_feedback_page(attacked, browser, tmp_path):
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{attacked.out / 'gradebook.db'}") as gb:
