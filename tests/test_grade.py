@@ -122,6 +122,9 @@ def test_student_code_runs_in_a_sandbox(graded):
         assert not os.environ.get("CI"), f"CI must grade in the sandbox: {why}"
         pytest.skip(why)
     assert "sandboxed (bubblewrap)" in graded.done.stdout
+    from autograder.grading import limits, warm
+    kernels = "warm" if warm.wanted() else "cold (AUTOGRADER_KERNELS=cold)"
+    assert graded.done.stdout.splitlines()[0] == f"sandbox: bubblewrap; limits: {limits.describe()}; kernels: {kernels}"
     printed = _printed(graded, "attack_read_solutions")
     assert "solutions visible: False" in printed and "could not read the solutions: FileNotFoundError" in printed
 

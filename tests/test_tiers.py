@@ -21,7 +21,7 @@ from autograder.grading import limits, sandbox
 ROOT = Path(__file__).resolve().parent.parent
 CASE = ROOT / "tests" / "tiers_case.py"
 USER = "autograder-tiers"
-USER_VENV = Path("/var/tmp/autograder-tiers-venv")
+USER_VENV = Path("/opt/autograder-tiers-venv")   # (/var/tmp is not the host's in tests/vm's machine)
 SYSTEM_PYTHON = "/usr/bin/python3"
 # What the grader's workers and kernels import (the course's whole environment is not needed to
 # grade), at the versions of requirements.txt.
@@ -91,7 +91,7 @@ def normal_user() -> tuple[str, Path]:
 
 def make_normal_user() -> tuple[str, Path]:
     """A normal user, and a virtual environment of Debian's Python for it with what the grader
-    needs (made once, kept in /var/tmp; tests/vm/run.sh uses them too)."""
+    needs (made once, kept in /opt; tests/vm/run.sh uses them too)."""
     try:
         pwd.getpwnam(USER)
     except KeyError:
@@ -102,7 +102,8 @@ def make_normal_user() -> tuple[str, Path]:
         pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
                 if line.split("==")[0].strip().lower().replace("-", "_") in GRADER_PACKAGES]
         install = f"{SYSTEM_PYTHON} -m venv {USER_VENV} && {python} -m pip install -q {' '.join(pins)} && touch {USER_VENV}/.complete"
-        USER_VENV.parent.mkdir(exist_ok=True)
+        USER_VENV.mkdir()
+        shutil.chown(USER_VENV, USER)
         subprocess.run(["su", USER, "-s", "/bin/sh", "-c", install], check=True, timeout=1800)
     return USER, python
 

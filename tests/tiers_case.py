@@ -23,6 +23,7 @@ from autograder.grading import limits, sandbox, warm, worker
 from autograder.grading.prepare import Prepared, Step
 
 MEMORY = 2**30
+SCALE = float(os.environ.get("TIERS_TIME_SCALE", "1"))   # the emulated machine of tests/vm is ~35x slower
 MARKER = "autograder-tiers-daemon"
 CORRECT = """import torch
 x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -69,7 +70,7 @@ def grade(code: str, timeout: float = 60.0) -> dict:
     prepared = Prepared(nbformat.v4.new_notebook(), Path("submission.ipynb"), steps=[Step("student", code, cell=0)])
     task = {"memory_bytes": MEMORY, "file_bytes": 64 * 2**20, "sandbox": True, "assignment_dir": tempfile.mkdtemp()}
     started = time.monotonic()
-    execution = worker._execute(task, prepared, None, timeout)
+    execution = worker._execute(task, prepared, None, timeout * SCALE)
     result = execution.results[0]
     return {"status": result.status if result else execution.start_error, "seconds": round(time.monotonic() - started, 1),
             "printed": "".join(o.get("text", "") for o in result.outputs) if result else "",
@@ -112,6 +113,8 @@ def victim(seconds: float) -> None:
 
 
 def main() -> None:
+    warm.STARTUP_TIMEOUT *= SCALE   # the warm parent imports torch: minutes when emulated
+    warm.CONTROL_TIMEOUT *= SCALE
     if sys.argv[1:2] == ["victim"]:
         return victim(float(sys.argv[2]))
     assert warm.wanted() and sandbox.bwrap_status()[0], "warm kernels in bubblewrap"

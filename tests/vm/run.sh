@@ -5,13 +5,13 @@
 set -eu
 cd "$(dirname "$0")/../.."
 KERNEL=$(tests/vm/setup.sh)
-VNG=${VM_DIR:-/var/tmp/autograder-vm}/venv/bin/vng
+export PATH="${VM_DIR:-/var/tmp/autograder-vm}/venv/bin:$PATH"   # vng runs virtme-run
 OUT=$(mktemp -d /var/tmp/autograder-vm-out.XXXXXX)
 chmod 1777 "$OUT"
 # The normal user and its Python (Debian's) with the grader's packages, as tests/test_tiers.py makes them.
 .venv/bin/python -c "from tests.test_tiers import make_normal_user; make_normal_user()"
 started=$(date +%s)
-"$VNG" --disable-kvm --run "$KERNEL" --memory 4G --cpus 2 --verbose --rwdir "$OUT" \
+vng --disable-kvm --run "$KERNEL" --memory 4G --cpus 2 --verbose --rwdir "$OUT" \
     --exec "sh tests/vm/inside.sh $OUT" > "$OUT/console.log" 2>&1 || true
 echo "vm: $(( $(date +%s) - started )) s" >&2
 .venv/bin/python tests/vm/check.py "$OUT"

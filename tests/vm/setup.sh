@@ -5,9 +5,9 @@
 set -eu
 DIR=${VM_DIR:-/var/tmp/autograder-vm}
 mkdir -p "$DIR"
-if ! command -v qemu-system-x86_64 >/dev/null || ! command -v modprobe >/dev/null; then
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v modprobe >/dev/null || ! command -v busybox >/dev/null; then
     apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 kmod >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 kmod busybox-static >&2
 fi
 PACKAGE=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -1)
 VERSION=${PACKAGE#linux-image-}
