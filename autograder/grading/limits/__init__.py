@@ -30,7 +30,7 @@ def chosen():
 def describe() -> str:
     """The limits, and why the better mechanisms are not used, for the run's first line."""
     mechanism = chosen()
-    why_not = [m.available()[1] for m in MECHANISMS[:MECHANISMS.index(mechanism)]]
-    if mechanism is cgroup2 or cgroup2.available()[1].startswith("no cgroup v2"):
-        why_not = [w for w in why_not if not w.startswith("no cgroup v2")]   # a cgroup v1 machine: no news
-    return mechanism.available()[1] + (f" ({'; '.join(why_not)})" if why_not else "")
+    # Why not the cgroups of this machine's kind (v2, or v1 where there is no v2).
+    kind = cgroup1 if cgroup2.available()[1].startswith("no cgroup v2") else cgroup2
+    why_not = [m.available()[1] for m in MECHANISMS[:MECHANISMS.index(mechanism)] if m is kind]
+    return mechanism.available()[1] + (f" ({why_not[0]})" if why_not else "")

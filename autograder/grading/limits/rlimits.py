@@ -96,5 +96,6 @@ def names() -> set[str]:
 
 @functools.lru_cache(maxsize=None)
 def available() -> tuple[bool, str]:
-    return True, ("no cgroups: processes per submission (RLIMIT_NPROC in its user namespace), memory per "
-                  "process (RLIMIT_AS), sized tmpfs; no CPU fairness, no memory limit per submission")
+    where = "the warm sandbox's own uid" if os.geteuid() == 0 else "its user namespace"
+    return True, (f"no cgroups: processes per submission (RLIMIT_NPROC in {where}), memory per process "
+                  "(RLIMIT_AS), sized tmpfs; no CPU fairness, no memory limit per submission")
