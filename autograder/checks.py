@@ -81,7 +81,7 @@ def fresh_cases(seed: int, dtypes=(torch.float32, torch.float64)) -> list[Case]:
 
 
 class returning:
-    """A callable to hand to the student's code in a hidden test (chapter 6's ``gradient_check``
+    """A callable to hand to the student's code in a hidden test (chapter 6's ``count_failures``
     takes a backward pass): it ignores its arguments and returns fresh copies of ``value``.
 
     Hidden tests pass no other callables: under ``python -m autograder grade`` the hidden test

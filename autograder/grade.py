@@ -40,12 +40,14 @@ import uuid
 import warnings
 from pathlib import Path
 
+from . import report, spreadsheet
 from .grading.course import Course, CourseError, find_course
 
 DEFAULT_OUT = "graded"
 STATUSES = ("ok", "timeout", "error", "flagged")
 RESULT_VERSION = 2
 CSV_SECONDS = 2.0
+DEFAULT_MAX_SUBMISSION_MB = 100   # a submission folder's files together (a task carries them all)
 
 
 class UsageError(Exception):
@@ -96,7 +98,7 @@ def _unencodable(text: str) -> bool:
         return True
 
 
-def refused(submissions: Path, student: str, assignment: str) -> str | None:
+def refused(submissions: Path, student: str, assignment: str, max_bytes: int | None = None) -> str | None:
     """Why a submission folder is not read at all (a row says so), or None."""
     if _unencodable(student) or _unencodable(assignment):
         return ("the folder's name is not valid UTF-8 (" + printable(f"{student}/{assignment}") + "): rename it "
@@ -105,7 +107,27 @@ def refused(submissions: Path, student: str, assignment: str) -> str | None:
         if path.is_symlink():
             return (f"{printable(path.name)} is a symbolic link; the grader does not follow links: put the "
                     "submission itself there")
-    return None
+    return too_large(submissions / student / assignment, max_bytes) if max_bytes else None
+
+
+def too_large(folder: Path, max_bytes: int) -> str | None:
+    """Why ``folder`` is over the size limit (its size, its largest files), or None. Sizes only,
+    read before any file is: a task carries the folder's bytes, so this bounds the memory of the
+    command and of the workers whatever a folder holds."""
+    sizes, total = [], 0
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.rglob("*"):
+            if ".ipynb_checkpoints" not in path.parts and path.is_file() and not path.is_symlink():
+                size = path.lstat().st_size
+                sizes.append((size, path))
+                total += size
+    if total <= max_bytes:
+        return None
+    largest = ", ".join(f"{printable(str(p.relative_to(folder)))} ({n / 2**20:.0f} MB)"
+                        for n, p in sorted(sizes, key=lambda s: (-s[0], s[1]))[:3])
+    return (f"the submission folder holds {total / 2**20:.0f} MB, over the grader's limit of {max_bytes / 2**20:g} MB "
+            f"per submission (largest: {largest}); nothing of it was read. Remove what is not the notebook and its "
+            "data, or grade with a larger --max-submission-mb")
 
 
 def input_digest(folder: Path, master_digest: str, settings: str) -> str:
@@ -255,29 +277,51 @@ class Cluster:
 # ----------------------------------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------------------------------
-def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: list[str],
-              late: dict | None = None, penalty=None) -> None:
+class Final:
+    """What a row finally is, the same in grades.csv, the student's page and the gradebook: its
+    lateness, the penalty (from the points, manual scores included) and the student's name."""
+
+    def __init__(self, late: dict | None = None, penalty=None, names: dict | None = None):
+        self.late, self.penalty, self.names = late or {}, penalty, names or {}
+
+    def __call__(self, key: tuple[str, str], result: dict) -> dict:
+        lateness = self.late.get(key)
+        taken = self.penalty(key[0], float(result["score"]), lateness) if self.penalty and lateness else None
+        result["late"] = lateness.text() if lateness else ""
+        result["late_penalty"] = taken
+        result["student_name"] = self.names.get(key, "")
+        return result
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], results: dict, columns: list[str], final: Final) -> None:
     """grades.csv, written to a temporary file and renamed: never half-written. ``score`` is the
     row's final score: the points (manual scores included) less the late penalty, if any."""
-    late = late or {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student_id", "assignment_id", *columns, "score", "max_score", "late", "late_penalty",
-                     "status", "message"])
+    writer.writerow(spreadsheet.row(["student_id", "assignment_id", *columns, "score", "max_score", "late",
+                                     "late_penalty", "status", "message", "comments"]))
     for key in rows:
         result = results.get(key)
         if result is None:
             continue
         scores = result.get("scores", {})
-        lateness = late.get(key)
-        taken = penalty(key[0], float(result["score"]), lateness) if penalty and lateness else None
-        writer.writerow([printable(key[0]), printable(key[1]),
+        final(key, result)
+        taken = result["late_penalty"]
+        # Text cells through spreadsheet.cell (a student id may start with "="); numbers as numbers.
+        text = spreadsheet.cell
+        writer.writerow([text(printable(key[0])), text(printable(key[1])),
                          *[_number(scores[c]) if c in scores else "" for c in columns],
                          _number(result["score"] - (taken or 0)), _number(result["max_score"]),
-                         lateness.text() if lateness else "", _number(taken), result["status"],
-                         printable(str(result["message"]))])
+                         text(result["late"]), _number(taken), text(result["status"]),
+                         text(printable(str(result["message"]))),
+                         text(printable(comments_text(result.get("comments"))))])
     from .grading.worker import atomic_write
     atomic_write(path, buffer.getvalue())
+
+
+def comments_text(comments: dict | None) -> str:
+    """The comments typed in formgrader, one line for grades.csv."""
+    return "; ".join(f"{cell}: {text}" for cell, text in (comments or {}).items())
 
 
 def _number(value) -> str:
@@ -298,13 +342,19 @@ def _unknown_assignment(student: str, assignment: str, course: Course, problem: 
 def run(submissions: str, out: str | None = None, workers: int | None = None, timeout: float | None = None,
         assignment: str | None = None, course_path: str | None = None, memory_gb: float = 4.0,
         sandbox: bool = True, stream=sys.stderr, scheduler: str | None = None,
-        students: list[str] | None = None) -> int:
+        students: list[str] | None = None, max_submission_mb: float = DEFAULT_MAX_SUBMISSION_MB) -> int:
     try:
         return _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, sandbox, stream,
-                    scheduler, students)
+                    scheduler, students, max_submission_mb)
     except (UsageError, CourseError) as error:
         print(f"python -m autograder grade: {error}", file=stream)
         return 2
+
+
+NO_SANDBOX_HELP = ("install bubblewrap (apt-get install bubblewrap) and check that it can make namespaces "
+                   "(`bwrap --unshare-all --ro-bind / / true`; in a container, allow user namespaces), or, "
+                   "only for notebooks you trust, grade with --no-sandbox.")
+NO_SANDBOX_WARNING = "--no-sandbox: student code {} unsandboxed, with your user's rights; every row graded says so"
 
 
 class Stop(Exception):
@@ -312,7 +362,7 @@ class Stop(Exception):
 
 
 def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, use_sandbox, stream,
-         scheduler=None, students=None) -> int:
+         scheduler=None, students=None, max_submission_mb=None) -> int:
     from .grading import limits, warm
     from .grading import sandbox as sandbox_mod
 
@@ -332,23 +382,28 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     timeout = float(timeout or course.timeout)
     if timeout <= 0:
         raise UsageError("--timeout must be positive")
-    rows = discover(submissions, course, assignment)
-    only = _only_students(students, rows, submissions)
-    late, penalty = _lateness(submissions, rows, course)
-    out.mkdir(parents=True, exist_ok=True)
-    state = out / ".autograder"
-    (state / "results").mkdir(parents=True, exist_ok=True)
-    (state / "trusted").mkdir(parents=True, exist_ok=True)
-
-    why = "--no-sandbox"
+    max_submission_mb = DEFAULT_MAX_SUBMISSION_MB if max_submission_mb is None else max_submission_mb
+    if max_submission_mb <= 0:
+        raise UsageError("--max-submission-mb must be positive")
     if use_sandbox:
-        use_sandbox, why = sandbox_mod.bwrap_status()
+        works, why = sandbox_mod.bwrap_status()
+        if not works:   # fail closed: a notebook outside a sandbox can read the solutions and rewrite grades.csv
+            print(f"python -m autograder grade: no sandbox can be made on this machine: {why}.\n"
+                  f"No student was graded. What to do: {NO_SANDBOX_HELP}", file=stream)
+            return 2
     # The first line: the tier this machine (and user) grades on, and what it lacks.
     kernels = ("warm" if warm.wanted() else "cold (AUTOGRADER_KERNELS=cold)") if use_sandbox else "cold"
     print(f"sandbox: {'bubblewrap' if use_sandbox else 'none'}; limits: {limits.describe()}; kernels: {kernels}",
           file=stream)
     if not use_sandbox:
-        print(f"warning: {why}; student code runs unsandboxed, with your user's rights", file=stream)
+        print(f"warning: {NO_SANDBOX_WARNING.format('runs')}", file=stream)
+    rows = discover(submissions, course, assignment)
+    only = _only_students(students, rows, submissions)
+    final = _lateness(submissions, rows, course, stream)
+    out.mkdir(parents=True, exist_ok=True)
+    state = out / ".autograder"
+    (state / "results").mkdir(parents=True, exist_ok=True)
+    (state / "trusted").mkdir(parents=True, exist_ok=True)
 
     # The assignments, as their source notebooks define them.
     masters, broken = {}, {}
@@ -376,7 +431,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     results: dict[tuple[str, str], dict] = {}
     todo = []
     for student, name in rows:
-        problem = refused(submissions, student, name)
+        problem = refused(submissions, student, name, int(max_submission_mb * 2**20))
         if name not in masters or problem:
             results[(student, name)] = _unknown_assignment(student, name, course, problem or broken.get(name))
             if problem and name in masters:
@@ -462,7 +517,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         # grades.csv is written whole, so at most every CSV_SECONDS (a class of 60,000 rows would
         # otherwise be written 60,000 times); the end of the run writes it in full, Ctrl-C or not.
         if time.monotonic() - csv_written >= CSV_SECONDS:
-            write_csv(csv_path, rows, results, columns, late, penalty)
+            write_csv(csv_path, rows, results, columns, final)
             csv_written = time.monotonic()
         progress.add(result["status"])
 
@@ -485,14 +540,17 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         gradebook_ready.wait()
     if gradebook_ready.is_set():
         _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
-        _finish_rows(gradebook, results, gradebook_problems)
+        _finish_rows(gradebook, results, gradebook_problems, final)
     gradebook.close()
-    write_csv(csv_path, rows, results, columns, late, penalty)
+    write_csv(csv_path, rows, results, columns, final)
     signal.signal(signal.SIGINT, previous_handler)
     progress.close()
+    report.after_run(out, results, stream)  # the class report, from the rows just written
     for text in gradebook_problems:
         print(f"warning: {text}", file=stream)
     graded = sum(1 for key in rows if key in results)
+    if not use_sandbox:
+        print(f"warning: {NO_SANDBOX_WARNING.format('ran')}", file=stream)
     if stopped is not None:
         print(f"stopped: {stopped}\n{graded} of {len(rows)} rows are in {csv_path}; the rows graded are kept.",
               file=stream)
@@ -605,8 +663,7 @@ def _stop_for(error: BaseException, name: str) -> None:
         raise Stop(f"a worker grades with other code than this command (its autograder, {where}, differs: "
                    f"{digest}); every worker needs the same checkout of the course and its environment.")
     if isinstance(error, NoSandbox):
-        raise Stop(f"a worker cannot sandbox student code: {error.args[0]}; install bubblewrap on every worker "
-                   "(apt-get install bubblewrap) or grade with --no-sandbox.")
+        raise Stop(f"a worker cannot sandbox student code: {error.args[0]}. On every worker, {NO_SANDBOX_HELP}")
     if name is not None:
         raise Stop(f"the solutions of {name} could not be graded: {type(error).__name__}: {error}"[:2000])
 
@@ -648,25 +705,30 @@ def _only_students(students: list[str] | None, rows: list, submissions: Path) ->
     return set(students)
 
 
-def _lateness(submissions: Path, rows: list, course: Course):
-    """Each row's lateness and the course's late-penalty rule (nbgrader's configuration)."""
+def _lateness(submissions: Path, rows: list, course: Course, stream) -> Final:
+    """Each row's lateness, the course's late-penalty rule (nbgrader's configuration) and the
+    students' names that collect kept from the LMS's roster."""
     from . import lms
+    from .collect import read_manifest
     try:
-        return lms.lateness(submissions, rows, course), lms.penalty_rule(course)
+        late, rule = lms.lateness(submissions, rows, course), lms.penalty_rule(course)
     except Exception as error:  # a bad due date, extensions.csv or penalty plugin: the run cannot be right
         raise UsageError(f"late work: {type(error).__name__}: {error}") from None
+    warning = lms.double_penalty(course, late)
+    if warning:
+        print(f"warning: {warning}", file=stream)
+    names = {(s, a): r["name"] for a in {a for _, a in rows} for s, r in read_manifest(submissions, a).items()
+             if r.get("name")}
+    return Final(late, rule, names)
 
 
-def _finish_rows(gradebook, results: dict, problems: list) -> None:
-    """Scores given by hand in the gradebook (formgrader) into the rows and the feedback pages,
-    and beside each page the exchange's files that nbgrader release_feedback reads."""
+def _finish_rows(gradebook, results: dict, problems: list, final: Final) -> None:
+    """Scores and comments given in the gradebook (formgrader), lateness and penalties into the
+    rows and the feedback pages, and beside each page the files nbgrader release_feedback reads."""
     try:
-        if gradebook.gradebook is None:
-            gradebook.open()
-        problems.extend(gradebook.finish_rows(results))
-    except Exception as error:  # the rows keep the tests' scores; the run still ends well
-        problems.append(f"the scores given by hand could not be read from the gradebook: {type(error).__name__}: "
-                        f"{printable(str(error))[:300]}")
+        problems.extend(gradebook.finish_rows(results, final))
+    except Exception as error:  # the rows keep what they have; the run still ends well
+        problems.append(f"the rows could not be finished: {type(error).__name__}: {printable(str(error))[:300]}")
 
 
 def _flush_gradebook(gradebook, pending: list, masters: dict, problems: list) -> None:

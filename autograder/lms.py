@@ -10,17 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-# Canvas's "Download Submissions" names each file <name>[_LATE]_<user id>_<submission id>_<file>;
-# <name> is the student's name run together, which two students can share.
-CANVAS_FILE = re.compile(r"(?P<name>[^/]+?)(?P<late>_LATE)?_(?P<user_id>\d+)_(?P<submission_id>\d+)_(?P<file>[^/]+)$")
-# The same, as nbgrader zip_collect's named_regexp (matched against the extracted file's path).
-CANVAS_REGEXP = r".*/[^/]+?(_LATE)?_(?P<student_id>\d+)_\d+_(?P<file_id>[^/]+)"
-# Moodle's "Download all submissions" (one folder per student): <full name>_<participant id>_assignsubmission_file_/<file>
-MOODLE_REGEXP = r".*/[^/]+_(?P<student_id>\d+)_assignsubmission_file_/(?P<file_id>[^/]+)"
+from nbgrader.plugins import BasePlugin, LateSubmissionPlugin
+from traitlets import Float
+
+from . import spreadsheet
 
 
 class ExportError(Exception):
@@ -46,7 +44,7 @@ class Late:
         if self.seconds and self.seconds > 0:
             text = _duration(self.seconds)
         else:
-            text = f"late ({self.marker}; time unknown)" if self.marker else ""
+            text = f"late ({self.marker}; the time is not known)" if self.marker else ""
         return f"{text} ({self.problem})" if text and self.problem else text
 
 
@@ -99,47 +97,45 @@ def extensions(course) -> dict[tuple[str, str], datetime]:
     return found
 
 
-def canvas_marks(extracted: Path) -> dict[str, bool]:
-    """user id -> whether Canvas marked the student's newest file (highest submission id) _LATE,
-    from the file names zip_collect extracted (it keeps nothing of them in submitted/)."""
-    newest: dict[str, tuple[int, bool]] = {}
-    if not extracted.is_dir():
-        return {}
-    for path in extracted.rglob("*"):
-        match = CANVAS_FILE.match(path.name)
-        if match and path.is_file():
-            uid, sub = match["user_id"], int(match["submission_id"])
-            if uid not in newest or sub > newest[uid][0]:
-                newest[uid] = (sub, bool(match["late"]))
-    return {uid: late for uid, (_, late) in newest.items()}
-
-
 def lateness(submissions: Path, rows: list[tuple[str, str]], course) -> dict[tuple[str, str], Late]:
-    """Each row's lateness: the submission time nbgrader's collect or zip_collect wrote
-    (``timestamp.txt``) against the due date (a student's extension first); where there is no
-    time, Canvas's _LATE marker, read from ``downloaded/<assignment>/extracted/`` next to SUBMISSIONS."""
+    """Each row's lateness: the submission time in ``timestamp.txt`` (nbgrader's collect, or
+    ``python -m autograder collect`` from Moodle's worksheet) against the due date (a student's
+    extension first); where there is no time, Canvas's _LATE marker, which collect kept in
+    ``SUBMISSIONS/.lms/<assignment>.csv``."""
+    from .collect import read_manifest
     from .grading.gradebook import read_timestamp
     due, extra = due_dates(course), extensions(course)
-    marks = {a: canvas_marks(submissions.parent / "downloaded" / a / "extracted") for a in {a for _, a in rows}}
+    marks = {a: read_manifest(submissions, a) for a in {a for _, a in rows}}
     found = {}
     for student, assignment in rows:
         stamp = read_timestamp(submissions / student / assignment)
         deadline = extra.get((student, assignment), due.get(assignment))
         if stamp is not None and deadline is not None:
             found[(student, assignment)] = Late(seconds=max(0.0, (stamp - deadline).total_seconds()))
-        elif marks[assignment].get(student) and (student, assignment) not in extra:
-            found[(student, assignment)] = Late(marker="Canvas _LATE")
+        elif marks[assignment].get(student, {}).get("late") and (student, assignment) not in extra:
+            found[(student, assignment)] = Late(marker=CANVAS_MARK)
     return found
+
+
+CANVAS_MARK = "marked late by Canvas"
+
+
+class PercentPerDay(BasePlugin):
+    """A late-penalty rule nbgrader lacks: ``percent`` of the score per started day late, up to
+    all of it. ``c.AssignLatePenalties.plugin_class = "autograder.lms.PercentPerDay"`` and
+    ``c.PercentPerDay.percent = 10`` in nbgrader_config.py."""
+
+    percent = Float(10.0, help="Percent of the score taken off per started day late").tag(config=True)
+
+    def late_submission_penalty(self, student_id, score, total_seconds_late):
+        days = -(-total_seconds_late // 86400)
+        return min(score, score * self.percent / 100 * days)
 
 
 def penalty_rule(course):
     """``rule(student, score, late) -> points taken off``, by nbgrader's late-penalty
     configuration (``AssignLatePenalties.plugin_class``, ``LateSubmissionPlugin.penalty_method``)."""
-    from nbgrader.plugins import LateSubmissionPlugin
-    from nbgrader.preprocessors import AssignLatePenalties
-    assigner = AssignLatePenalties(config=course.config)
-    assigner.init_plugin()
-    plugin = assigner.plugin_inst
+    plugin = _plugin(course)
 
     def rule(student: str, score: float, late: Late) -> float | None:
         if not late.is_late:
@@ -152,11 +148,34 @@ def penalty_rule(course):
                 return None
         elif type(plugin) is LateSubmissionPlugin:  # only a marker: nbgrader's own methods need no time
             penalty = score if plugin.penalty_method == "zero" else None
-        else:  # a plugin of the course's own needs the time, which the LMS did not give
-            late.problem = "no penalty: the course's late-penalty plugin needs the time late"
+        else:  # a rule that needs the time, which the LMS did not give
+            late.problem = "no penalty: the course's late-penalty rule needs the time late"
             return None
         return None if penalty is None else min(max(float(penalty), 0.0), score)
     return rule
+
+
+def _plugin(course):
+    from nbgrader.preprocessors import AssignLatePenalties
+    assigner = AssignLatePenalties(config=course.config)
+    assigner.init_plugin()
+    return assigner.plugin_inst
+
+
+def penalises(course) -> bool:
+    """Whether the course's configuration takes points off late work (nbgrader's default does not)."""
+    plugin = _plugin(course)
+    return type(plugin) is not LateSubmissionPlugin or plugin.penalty_method != "none"
+
+
+def double_penalty(course, late: dict) -> str | None:
+    """A warning where Canvas marked work late and the course penalises it too: Canvas's own
+    late policy, if the course has one, takes points off the imported score again."""
+    if any(v.marker == CANVAS_MARK for v in late.values()) and penalises(course):
+        return ("Canvas marked work late and nbgrader_config.py sets a late penalty: if the Canvas course has a late "
+                "policy (Settings, Gradebook, Late Policies), Canvas takes points off the imported score again. Keep "
+                "one of the two (instructors.md, Deadlines and late work)")
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,12 +185,15 @@ CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 CANVAS_COLUMN = re.compile(r"^(?P<name>.*?)\s*\((?P<id>\d+)\)$")
 
 
+NOTHING = "nothing submitted"
+
+
 def read_grades(graded: Path) -> dict[tuple[str, str], dict]:
     path = graded / "grades.csv"
     if not path.is_file():
         raise ExportError(f"no {path}: grade the class first (python -m autograder grade submitted)")
     with open(path, newline="", encoding="utf-8") as f:
-        return {(r["student_id"], r["assignment_id"]): r for r in csv.DictReader(f)}
+        return {(spreadsheet.text(r["student_id"]), spreadsheet.text(r["assignment_id"])): r for r in csv.DictReader(f)}
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -240,7 +262,7 @@ def export_canvas(grades: dict, roster: Path, mapping: dict[str, str], only: str
     keep = [header.index(c) for c in CANVAS_FIXED] + [columns[a] for a in assignments]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([header[i] for i in keep])
+    writer.writerow(spreadsheet.row([header[i] for i in keep]))
     points = {}
     seen, notes = set(), set()
     for row in body:
@@ -249,7 +271,7 @@ def export_canvas(grades: dict, roster: Path, mapping: dict[str, str], only: str
         if not student:  # "Points Possible", the muted / posting-policy row: Canvas's own
             if "Points Possible" in row[0]:
                 points = {a: _points(row[columns[a]]) for a in assignments}
-            writer.writerow([row[i] for i in keep])
+            writer.writerow(spreadsheet.row([row[i] for i in keep]))
             continue
         cells = [row[i] for i in keep[:len(CANVAS_FIXED)]]
         for a in assignments:
@@ -261,7 +283,7 @@ def export_canvas(grades: dict, roster: Path, mapping: dict[str, str], only: str
             cell, note = _score(graded, points.get(a))
             cells.append(cell)
             notes.update([note] if note else [])
-        writer.writerow(cells)
+        writer.writerow(spreadsheet.row(cells))
     warnings += sorted(notes)
     warnings += _unmatched(grades, seen, assignments, {r[id_at].strip() for r in body if r and r[id_at].strip()})
     return out.getvalue(), warnings
@@ -272,8 +294,13 @@ def _unmatched(grades: dict, seen: set, assignments: list[str], roster_ids: set[
     for a in assignments:
         absent = sorted(s for s in roster_ids if (s, a) not in grades)
         if absent:
-            warnings.append(f"{a}: no grade for {len(absent)} student(s) of the roster, left empty (not 0): "
+            warnings.append(f"{a}: nothing submitted by {len(absent)} student(s) of the roster, left empty (not 0): "
                             + ", ".join(absent))
+        problems = sorted((s, r["status"], r["message"]) for (s, b), r in grades.items()
+                          if b == a and (s, b) in seen and r.get("status") != "ok")
+        if problems:
+            warnings.append(f"{a}: {len(problems)} row(s) not ok, exported with their score (look at them): "
+                            + "; ".join(f"{s} {status}: {message[:200]}" for s, status, message in problems))
         strangers = sorted(s for s, b in grades if b == a and (s, b) not in seen)
         if strangers:
             warnings.append(f"{a}: graded but not in the roster (not exported): " + ", ".join(strangers))
@@ -301,7 +328,7 @@ def export_moodle(grades: dict, worksheet: Path, only: str | None) -> tuple[str,
     max_at = header.index(MOODLE_MAX) if MOODLE_MAX in header else None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(spreadsheet.row(header))
     seen, ids, notes = set(), set(), set()
     for row in body:
         row = row + [""] * (len(header) - len(row))
@@ -314,7 +341,7 @@ def export_moodle(grades: dict, worksheet: Path, only: str | None) -> tuple[str,
                 seen.add((student, assignment))
                 row[grade_at], note = _score(graded, _points(row[max_at]) if max_at is not None else None)
                 notes.update([note] if note else [])
-        writer.writerow(row)
+        writer.writerow(spreadsheet.row(row))
     return out.getvalue(), sorted(notes) + _unmatched(grades, seen, [assignment], ids)
 
 
@@ -322,7 +349,8 @@ def export(graded: str, to: str, roster: str, out: str | None, assignment: str |
            columns: list[str]) -> tuple[str, list[str]]:
     """Write the file the LMS imports; return where, with the warnings printed by the caller."""
     graded_dir = Path(graded)
-    grades = read_grades(graded_dir)
+    # A row of a student who handed nothing in is exported as no row at all: empty, and listed.
+    grades = {k: r for k, r in read_grades(graded_dir).items() if not r.get("message", "").startswith(NOTHING)}
     if assignment:
         grades = {k: v for k, v in grades.items() if k[1] == assignment}
         if not grades:
@@ -341,3 +369,46 @@ def export(graded: str, to: str, roster: str, out: str | None, assignment: str |
     from .grading.worker import atomic_write
     atomic_write(target, text)
     return str(target), warnings
+
+
+# ----------------------------------------------------------------------------------------------
+# Feedback pages back through the LMS
+# ----------------------------------------------------------------------------------------------
+def feedback_zip(to: str, assignment: str, graded: str = "graded", submitted: str = "submitted",
+                 out: str | None = None) -> tuple[str, list[str]]:
+    """The zip of every student's feedback page that the LMS files under each student's
+    submission: Canvas's Re-Upload Submissions (each file named ``<name>[_LATE]_<user id>_<attachment
+    id>_...`` as the download named the student's file: Canvas reads the two numbers and attaches
+    the file to that submission as a comment), Moodle's "Upload multiple feedback files in a zip"
+    (each page in the student's folder ``<full name>_<participant id>_assignsubmission_file``)."""
+    from .collect import CANVAS_ENTRY, MOODLE_ENTRY, read_manifest
+    students = read_manifest(Path(submitted), assignment)
+    if not students:
+        raise ExportError(f"no {submitted}/.lms/{assignment}.csv: collect the download with python -m autograder "
+                          f"collect --from {to} DOWNLOAD.zip {assignment} first")
+    warnings, count = [], 0
+    target = Path(out) if out else Path(graded) / f"{to}_feedback_{assignment}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target.with_suffix(".part"), "w", zipfile.ZIP_DEFLATED) as archive:
+        for sid, row in sorted(students.items()):
+            if row["lms"] != to:
+                raise ExportError(f"{assignment} was collected from {row['lms']}, not {to}")
+            pages = sorted((Path(graded) / "feedback" / sid / assignment).glob("*.html"))
+            if not pages:
+                warnings.append(f"{sid}: no feedback page (grade the class first): not in the zip")
+                continue
+            entries = [e for e in row["entries"].split("|") if e]
+            for page in pages:
+                if to == "canvas":
+                    # Any of the student's files will do: Canvas checks the attachment is the submission's.
+                    entry = next((e for e in entries if e.endswith(".ipynb")), entries[0])
+                    m = CANVAS_ENTRY.match(entry)
+                    name = f"{m['name']}{m['late'] or ''}_{m['user_id']}_{m['attachment_id']}_feedback_{page.name}"
+                else:
+                    m = MOODLE_ENTRY.match(entries[0])
+                    folder = entries[0] if (m["rest"] or "_") == "_" else f"{m['name']}_{m['user_id']}_{m['plugin']}_"
+                    name = f"{folder}/feedback_{page.name}"
+                archive.write(page, name)
+                count += 1
+    target.with_suffix(".part").replace(target)
+    return f"wrote {target} ({count} feedback pages)", warnings

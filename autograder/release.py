@@ -4,6 +4,11 @@ nbgrader's ``generate_assignment`` strips the solutions and hidden tests and loc
 cells. It runs into a temporary release folder without touching a gradebook, and the student
 notebooks it makes are copied into chapters/, where they are committed and shown on the site.
 
+A student notebook is read away from the site, so its links to the course's pages (relative
+file names in the source, such as ``01_forward_pass.ipynb``) are rewritten as the pages' addresses
+on the published site, from ``html.baseurl`` in _config.yml, and named by the page's title
+(``link_pages_on_site``).
+
 Points have one source of truth, the test cells' nbgrader metadata. The text that states them,
 "(N points)" in each exercise's heading and in the lesson's list of exercises, is rewritten from
 it before each release (``sync_points``); ``points_disagreements`` names every place that differs.
@@ -17,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -41,13 +47,63 @@ def generate(assignment: str, out_dir: Path) -> list[Path]:
 def release(target: Path = CHAPTERS) -> list[Path]:
     """Regenerate every student notebook into ``target``; return the paths written."""
     written = []
+    address = site_address()
     with tempfile.TemporaryDirectory() as tmp:
         for assignment in assignments():
             for notebook in generate(assignment, Path(tmp)):
+                nb = nbformat.read(notebook, 4)
+                link_pages_on_site(nb, address)
                 dest = target / notebook.name
-                dest.write_bytes(notebook.read_bytes())
+                nbformat.write(nb, dest)
                 written.append(dest)
     return written
+
+
+# --- Links: a student notebook names its lesson and links it on the published site ---
+
+# A markdown link whose target is a relative .ipynb or .md file name, with an optional #anchor.
+PAGE_LINK = re.compile(r"\[([^\]]*)\]\((?![a-z]+:)([^()\s#]+)\.(ipynb|md)(#[^()\s]*)?\)")
+
+
+def site_address(root: Path = ROOT) -> str:
+    """The address of the published site, ``html.baseurl`` in _config.yml, ending with "/"; "" while
+    the course has none (the links then stay relative: they work on the site and name the lesson)."""
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    address = (config.get("html") or {}).get("baseurl") or ""
+    return address.rstrip("/") + "/" if address else ""
+
+
+def page_title(page: Path) -> str:
+    """The first level-1 heading of a notebook's markdown or of a MyST page."""
+    texts = ([c.source for c in nbformat.read(page, 4).cells if c.cell_type == "markdown"]
+             if page.suffix == ".ipynb" else [page.read_text()])
+    for text in texts:
+        heading = re.search(r"^# (.+)$", text, re.MULTILINE)
+        if heading:
+            return heading.group(1).strip()
+    raise ValueError(f"{page} has no level-1 heading")
+
+
+def link_pages_on_site(nb, address: str, root: Path = ROOT) -> None:
+    """Make every relative link of ``nb``'s markdown (a notebook of chapters/) to a page of the book
+    a link to that page on the site at ``address`` (with no address, the link stays relative). The
+    link's text names the page: it is kept if it holds the page's title, and replaced by the title
+    otherwise."""
+    def on_site(match: re.Match) -> str:
+        text, name, suffix, anchor = match.groups()
+        page = (root / "chapters" / f"{name}.{suffix}").resolve()
+        if not page.is_file() or root.resolve() not in page.parents:
+            return match.group(0)
+        title = page_title(page)
+        text = text if title.lower() in text.lower() else title
+        if not address:
+            return f"[{text}]({name}.{suffix}{anchor or ''})"
+        path = page.relative_to(root.resolve()).with_suffix(".html").as_posix()
+        return f"[{text}]({address}{path}{anchor or ''})"
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = PAGE_LINK.sub(on_site, cell.source)
 
 
 def out_of_date() -> list[str]:

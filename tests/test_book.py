@@ -91,3 +91,78 @@ def test_changed_points_are_restated_everywhere_and_the_feedback_shows_them_once
     grade_id, points = master.graded[0]
     assert points == test_cell.metadata.nbgrader.points
     assert "point" not in master.titles[grade_id] and master.titles[grade_id].startswith("Exercise 1"), master.titles
+
+
+# --- Cheap checks of the sources (no build) ---
+
+def test_glossary_states_the_fourfold_bound_along_a_path_only():
+    """The vanishing-gradient entry once said "at least fourfold shrinking per layer when |w| <= 1":
+    true along one path, not for a layer (a neuron's delta sums over the neurons it feeds)."""
+    from tests.helpers import ROOT
+
+    glossary = (ROOT / "glossary.md").read_text()
+    entry = " ".join(glossary.split("\nvanishing gradient\n", 1)[1].split("\n\n", 1)[0].split())
+    claims = [s for s in entry.replace("; ", ". ").split(". ") if "fourfold" in s]
+    assert claims and all("path" in claim for claim in claims), claims
+    assert "fan-out" in entry and "ch6-fan-out" in entry
+
+
+def test_every_lesson_that_cites_the_seed_links_its_page():
+    """A student never sees the seed notebook itself: every markdown cell of a lesson that names it
+    links the page that describes it (seed.md, in the table of contents)."""
+    import nbformat
+    import yaml
+
+    from tests.helpers import ROOT
+
+    assert "seed" in yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"][1]["chapters"][1].values()
+    unlinked = []
+    for lesson in lessons():
+        for cell in nbformat.read(lesson, 4).cells:
+            if cell.cell_type == "markdown" and re.search(r"\bseed\b", cell.source, re.IGNORECASE):
+                if "](../seed.md)" not in cell.source:
+                    unlinked.append(f"{lesson.name} {cell.get('id')}")
+    assert not unlinked, f"cells that cite the seed without linking seed.md: {unlinked}"
+
+
+def test_student_notebooks_link_their_lesson_on_the_published_site():
+    """Downloaded, a student notebook is away from the site: its link to its lesson is the lesson's
+    address on the published site (html.baseurl of _config.yml), named by the lesson's title, and no
+    link is a relative file name. While the course has no address, the link is relative and names
+    the lesson."""
+    import nbformat
+
+    from autograder import release
+
+    address = release.site_address()
+    for assignment in assignments():
+        student = student_notebook(assignment)
+        lesson = student.with_name(student.name.replace("_exercises.ipynb", ".ipynb"))
+        text = "\n".join(c.source for c in nbformat.read(student, 4).cells if c.cell_type == "markdown")
+        if address:
+            assert not release.PAGE_LINK.search(text), f"{student.name} keeps a relative link"
+        link = f"]({address}chapters/{lesson.stem}.html)" if address else f"]({lesson.name})"
+        assert link in text, f"{student.name} does not link {link}"
+        link_text = text.split(link)[0].rsplit("[", 1)[1]
+        assert release.page_title(lesson).lower() in link_text.lower(), f"{student.name}: [{link_text}] does not name its lesson"
+
+
+def test_release_links_pages_on_the_configured_address():
+    """Relative links to the book's pages become links on the site, anchors kept, text naming the
+    page; links that are not to a page of the book are left alone."""
+    import nbformat
+
+    from autograder import release
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "See [chapter 2](02_chain_rule.ipynb#ch2-two-paths), [The forward pass, on the site](01_forward_pass.ipynb), "
+        "[notation](../notation.md), [elsewhere](https://example.com/a.ipynb) and [gone](no_such_page.ipynb).")])
+    release.link_pages_on_site(nb, "https://course.test/backprop/")
+    assert nb.cells[0].source == (
+        "See [The chain rule](https://course.test/backprop/chapters/02_chain_rule.html#ch2-two-paths), "
+        "[The forward pass, on the site](https://course.test/backprop/chapters/01_forward_pass.html), "
+        "[notation](https://course.test/backprop/notation.html), [elsewhere](https://example.com/a.ipynb) "
+        "and [gone](no_such_page.ipynb).")
+    release.link_pages_on_site(nb := nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "See [chapter 2](02_chain_rule.ipynb#ch2-two-paths).")]), "")
+    assert nb.cells[0].source == "See [The chain rule](02_chain_rule.ipynb#ch2-two-paths)."

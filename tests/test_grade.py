@@ -61,7 +61,7 @@ def test_the_class_is_graded_and_the_command_says_how_it_went(graded):
     with open(graded.out / "grades.csv", newline="") as f:
         header = next(csv.reader(f))
     assert header == ["student_id", "assignment_id", *chapter1.CELLS, "score", "max_score", "late", "late_penalty",
-                      "status", "message"]
+                      "status", "message", "comments"]
 
 
 @pytest.mark.parametrize("student_id", chapter1.STUDENTS)
@@ -229,7 +229,7 @@ def test_plain_nbgrader_is_fooled_where_the_grader_is_not(graded, tmp_path):
     assert plain["attack_patch_checks"] == 10 and ours["attack_patch_checks"] == graded.expect["attack_patch_checks"]["score"] < 10
     for student_id in ("attack_reference", "attack_globals", "attack_frames"):
         assert plain[student_id] > ours[student_id], (student_id, plain, ours)
-    assert layer == 0 and graded.rows["stderr_warning"]["test_layer"] == "3"
+    assert layer == 0 and graded.rows["stderr_warning"]["test_layer"] == f"{chapter1.POINTS['test_layer']:g}"
 
 
 def test_a_second_run_regrades_only_what_changed(graded):

@@ -168,64 +168,83 @@ def test_the_exchange_round_trip(tmp_path):
 
 
 def canvas_download(downloads: Path, sam: tuple[str, str]) -> None:
+    """Canvas's Download Submissions, named as Canvas names them (lib/content_zipper.rb)."""
     right, blank = notebooks()
     with zipfile.ZipFile(downloads / "submissions.zip", "w") as z:
         z.writestr(f"doejohn_1001_5001_{A}.ipynb", right)
         z.writestr(f"doejohn_1002_5002_{A}.ipynb", blank)
-        z.writestr(f"smith-jonesann_1003_5003_{A}.ipynb", right)
+        z.writestr(f"smithjonesann_1003_5003_{A}.ipynb", right)
         z.writestr(f"leekim_LATE_1004_5004_{A}.ipynb", right)
         z.writestr(*sam)
 
 
 def test_the_canvas_round_trip(tmp_path):
-    """A Canvas download (two students of one name, a hyphenated name, a late one), collected,
-    graded, exported; a due date, an extension, a resubmission and one student graded again."""
+    """A Canvas download (two students of one name, a late one), collected, graded, exported,
+    returned as the Re-Upload zip; a resubmission collected again; two students graded again.
+    Canvas's late policy is the page's default: the late one is marked, nothing taken off here."""
     root = scratch_course(tmp_path)
-    with open(root / "nbgrader_config.py", "a") as f:  # the page's "zero" penalty
-        f.write("\n" + page_text_after("every point\ntaken off a late submission with"))
     downloads = tmp_path / "home" / "Downloads"
     downloads.mkdir()
     right, blank = notebooks()
     canvas_download(downloads, (f"parksam_1005_5005_{A}.ipynb", blank))
+    shutil.copy(CASES / "canvas_roster.csv", downloads / "gradebook.csv")
     page = Scenario("canvas", root)
-    page.next("submissions.zip")
-    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["1001", "1002", "1003", "1004", "1005"]
+    page.next("collect --from canvas")
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == [".lms", "1001", "1002", "1003", "1004", "1005"]
     page.next("autograder grade")
     got = rows(root)
-    assert {s: r["score"] for s, r in got.items()} == {"1001": "10", "1002": "0", "1003": "10", "1004": "0",
+    assert {s: r["score"] for s, r in got.items()} == {"1001": "10", "1002": "0", "1003": "10", "1004": "10",
                                                         "1005": "0"}
-    assert got["1004"]["late_penalty"] == "10", got["1004"]
-    shutil.copy(CASES / "canvas_roster.csv", downloads / "gradebook.csv")
-    page.next("--to canvas")
+    assert got["1004"]["late"] == "late (marked late by Canvas; the time is not known)", got["1004"]
+    assert got["1004"]["late_penalty"] == ""
+    page_1004 = (root / "graded" / "feedback" / "1004" / A / f"{A}.html").read_text()
+    assert "Lee, Kim (id 1004)" in page_1004 and "late policy" in page_1004
+    out = page.next("--to canvas")
     with open(root / "graded" / "canvas_import.csv", newline="") as f:
         table = {row[1]: row for row in csv.reader(f)}
-    assert table["1001"][-1] == "10" and table["1002"][-1] == "0"
-    page.next("db assignment add")
-    (root / "extensions.csv").write_text(page_text_after("extensions.csv"))
-    page.next("--student 1004")
-    assert rows(root)["1004"]["score"] == "10"
-    canvas_download(downloads, (f"parksam_1005_5105_{A}-1.ipynb", right))
-    page.next("zip_collect")
+    assert table["1001"][-1] == "10" and table["1002"][-1] == "0" and table["1006"][-1] == ""
+    assert "nothing submitted by 1 student(s) of the roster, left empty (not 0): 1006" in out
+    page.next("return --to canvas")
+    with zipfile.ZipFile(root / "graded" / f"canvas_feedback_{A}.zip") as z:
+        names = sorted(z.namelist())
+    assert names[0] == f"doejohn_1001_5001_feedback_{A}.html" and len(names) == 5, names
+    canvas_download(downloads, (f"parksam_1005_5105_{A}.ipynb", right))
+    page.next("collect --from canvas")
     assert rows(root)["1005"]["score"] == "10"
-    page.next("--student 1005")
+    page.next("--student 1004 --student 1005")
     page.finished()
 
 
 def test_the_moodle_round_trip(tmp_path):
+    """Moodle: due date, download and worksheet (its times) collected, graded with the page's
+    10 % per day, exported, returned as the feedback zip; an extension that still leaves the
+    student late."""
     root = scratch_course(tmp_path)
+    with open(root / "nbgrader_config.py", "a") as f:
+        f.write("\n" + page_text_after("per started day late"))
     downloads = tmp_path / "home" / "Downloads"
     downloads.mkdir()
     right, blank = notebooks()
     with zipfile.ZipFile(downloads / "moodle_submissions.zip", "w") as z:
-        z.writestr(f"Jane Roe_2001_assignsubmission_file_/{A}.ipynb", right)
-        z.writestr(f"Jane Roe_2002_assignsubmission_file_/{A}.ipynb", blank)
+        z.writestr(f"Jane Roe_2001_assignsubmission_file/{A}.ipynb", right)
+        z.writestr(f"Jane Roe_2002_assignsubmission_file/{A}.ipynb", right)
+        z.writestr(f"Sam Lee_2004_assignsubmission_file/{A}.ipynb", right)
     shutil.copy(CASES / "moodle_worksheet.csv", downloads / "worksheet.csv")
     page = Scenario("moodle", root)
-    page.next("moodle_submissions.zip")
+    page.next("collect --from moodle")
     page.next("autograder grade")
-    assert {s: r["score"] for s, r in rows(root).items()} == {"2001": "10", "2002": "0"}
-    page.next("--to moodle")
-    assert (root / "graded" / "moodle_import.csv").is_file()
+    got = rows(root)
+    # Due 17:00 Berlin; 2002 handed in at 17:40 (one started day: 10 %), 2004 a day later at 17:45 (20 %).
+    assert {s: (r["score"], r["late_penalty"]) for s, r in got.items()} == {
+        "2001": ("10", ""), "2002": ("9", "1"), "2004": ("8", "2")}
+    out = page.next("--to moodle")
+    assert "nothing submitted by 1 student(s) of the roster, left empty (not 0): 2003" in out
+    page.next("return --to moodle")
+    with zipfile.ZipFile(root / "graded" / f"moodle_feedback_{A}.zip") as z:
+        assert f"Jane Roe_2001_assignsubmission_file/feedback_{A}.html" in z.namelist()
+    (root / "extensions.csv").write_text(page_text_after("extensions.csv` in the repository root"))
+    page.next("--student 2004")
+    assert rows(root)["2004"]["score"] == "9"  # 15 minutes past the extended date: still late
     page.finished()
 
 

@@ -48,8 +48,32 @@ def test_chapter1_float32_numbers():
     assert got["E32"] == pytest.approx(E32, rel=float(np.finfo(np.float32).eps))
     assert got["E32"] != pytest.approx(got["E_total"], rel=1e-12, abs=0), "float32 must differ from float64"
     assert got["digits32"] == pytest.approx(-math.log10(torch.finfo(torch.float32).eps))
-    # The lesson states the graded checks' float32 tolerance without importing the course package.
+    # The lesson states the graded checks' float32 tolerance without importing the course package:
+    # both terms of |got - expected| <= atol + rtol |expected| (it once gave only the relative one),
+    # and where the absolute term takes over.
     assert got["rtol32"] == checks.TOLERANCES[torch.float32]["rtol"]
+    assert got["atol32"] == checks.TOLERANCES[torch.float32]["atol"]
+    assert got["tol_crossover"] == pytest.approx(got["atol32"] / got["rtol32"])
+
+
+def _markdown(notebook, cell_id: str) -> str:
+    (cell,) = [c for c in nbformat.read(notebook, 4).cells if c.get("id") == cell_id]
+    return cell.source
+
+
+def sentences_with(text: str, word: str) -> list[str]:
+    flat = " ".join(text.split())
+    return [s for s in flat.replace("; ", ". ").split(". ") if word in s]
+
+
+def test_chapter2_says_the_fourfold_bound_holds_along_a_path():
+    """A layer is not a path: a neuron's delta sums over the neurons it feeds, so "every sigmoid
+    layer shrinks the gradient at least fourfold" is wrong for a layer (a width-8 network with
+    weights 1 doubles it, chapter 6). Each sentence that states the bound says "path"."""
+    text = _markdown(CH2, "c12")
+    claims = sentences_with(text, "fourfold")
+    assert claims and all("path" in claim for claim in claims), claims
+    assert "ch6-fan-out" in text, "chapter 2 should point to chapter 6's wide network"
 
 
 def test_chapter2_factors_deltas_and_gradients_are_the_references():

@@ -154,6 +154,35 @@ def test_ch4_learning_rate_50_leaves_its_plateau(ch4, net):
     assert history[15_000] / history[1_000] > 0.9 and history[20_000] < 1e-3 * history[1_000]
 
 
+def test_ch4_learning_rate_50_first_output_step_by_step(ch4, net):
+    """At learning rate 50 the first step drops o1 to 5.2e-05; it sinks further for a few hundred
+    steps and only by 10,000 steps has crept back to 1.0e-04. The lesson once said the first steps
+    pushed o1 to the 10,000-step value: the sentence about the first step must glue the first step's."""
+    o1 = []
+    for _ in range(10_000):
+        net = reference.step(net, reference.INPUTS, reference.TARGETS, 50.0, bias_mode="per-neuron")
+        o1.append(reference.forward(net, reference.INPUTS).out_o[0])
+    lowest = int(np.argmin(o1))
+    assert ch4["o1_lr50_first"] == pytest.approx(o1[0], rel=1e-9)
+    assert (ch4["o1_lr50_lowest"], ch4["o1_lr50_lowest_step"]) == (pytest.approx(o1[lowest], rel=1e-9), lowest + 1)
+    np.testing.assert_allclose(ch4["o1_lr50_at"], o1[::100], rtol=1e-7)
+    assert ch4["out1_lr50"] == pytest.approx(o1[-1], rel=1e-7)
+    assert ch4["o1_lr50_first"] < 0.6 * ch4["out1_lr50"] and lowest > 0
+    (text,) = [c.source for c in nbformat.read(CH4, 4).cells if c.get("id") == "c17"]
+    first = " ".join(text.split()).split("first step", 1)[1].split(". ")[0]
+    assert "o1_lr50_first" in first and "out1_lr50" not in first, first
+
+
+def test_ch4_the_early_script_printed_the_mean_of_the_two_errors(ch4, net):
+    """Commits 31576f6 and 8e7a7de of Mazur's script return total_error / len(outputs): the first
+    line they print after one update is 0.145513962, half the post's 0.291027924."""
+    stale = reference.forward(reference.step_stale(net, reference.INPUTS, reference.TARGETS), reference.INPUTS).out_o
+    mean = reference.errors(stale, reference.TARGETS).mean()
+    assert ch4["E_after_stale_mean"] == pytest.approx(mean, rel=1e-12)
+    assert f"{ch4['E_after_stale_mean']:.9f}" == "0.145513962"
+    assert ch4["E_after_stale_mean"] == pytest.approx(ch4["E_after_stale"] / 2, rel=1e-12)
+
+
 # --- the reference functions of chapters 3 and 4's new exercises ---
 
 def autograd_gradients(layers, x, t):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -74,18 +75,68 @@ def test_ch5_stale_weights_give_the_posts_number(ch5):
     assert f"{ch5['c5_E1_stale']:.9f}" == "0.291027924"  # what Mazur's post prints
 
 
-def test_ch5_hand_update_differs_from_sgd_only_when_lr_times_grad_rounds(ch5):
+VECTORISED = ("AVX2", "AVX512")   # torch.backends.cpu.get_cpu_capability() of the fused kernels
+
+ADD_ALPHA_ROUNDINGS = """
+import torch
+from fractions import Fraction
+generator = torch.Generator().manual_seed(1)
+p = torch.randn(2_000, dtype=torch.float64, generator=generator)
+g = torch.randn(2_000, dtype=torch.float64, generator=generator)
+leaf = torch.nn.Parameter(p.clone())
+leaf.grad = g.clone()
+torch.optim.SGD([leaf], lr=0.1).step()
+fused = [float(Fraction(a) - Fraction(0.1) * Fraction(b)) for a, b in zip(p.tolist(), g.tolist())]  # one rounding
+print(torch.backends.cpu.get_cpu_capability(), torch.equal(leaf.detach(), torch.tensor(fused, dtype=torch.float64)),
+      torch.equal(leaf.detach(), p - 0.1 * g))
+"""
+
+
+def _sgd_update_in(capability: str | None) -> tuple[str, bool, bool]:
+    """(kernel, SGD's update is p - lr g rounded once, it is p - lr g rounded twice), in a new process."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if capability:
+        env["ATEN_CPU_CAPABILITY"] = capability
+    kernel, once, twice = subprocess.run([sys.executable, "-c", ADD_ALPHA_ROUNDINGS], env=env, capture_output=True,
+                                         text=True, check=True).stdout.split()
+    return kernel, once == "True", twice == "True"
+
+
+def test_sgd_rounds_once_on_vectorised_kernels_and_twice_on_the_plain_one():
+    """`add_` with `alpha` is a fused multiply-add only on the vectorised CPU kernels; with
+    ATEN_CPU_CAPABILITY=default it multiplies, rounds, adds and rounds, as `p -= lr * p.grad` does."""
+    assert _sgd_update_in("default") == ("DEFAULT", False, True)
+    kernel, once, twice = _sgd_update_in(None)
+    if kernel not in VECTORISED:
+        pytest.skip(f"this CPU's kernel is {kernel}, not a vectorised one")
+    assert (once, twice) == (True, False)
+
+
+def test_ch5_hand_update_differs_from_sgd_only_when_lr_times_grad_rounds_on_a_fused_kernel(ch5):
+    """The lesson once said `add_` rounds once, whatever the CPU: it now counts under its own
+    kernel and under the plain one (a subprocess), and says which kernel it ran on."""
     assert ch5["c5_differ_random_0.5"] == 0
-    assert 0 < ch5["c5_differ_random_0.1"] < 100_000
-    assert 0 < ch5["c5_relative_0.1"] < 1e-15  # a float64 rounding
-    # The same, independently of the lesson: SGD's update is one rounding of p - lr * g.
-    generator = torch.Generator().manual_seed(1)
-    p, g = torch.randn(10_000, dtype=torch.float64, generator=generator), torch.randn(10_000, dtype=torch.float64, generator=generator)
-    leaf = torch.nn.Parameter(p.clone())
-    leaf.grad = g.clone()
-    torch.optim.SGD([leaf], lr=0.1).step()
-    assert torch.equal(leaf.detach(), p.add(g, alpha=-0.1))
-    assert not torch.equal(leaf.detach(), p - 0.1 * g)
+    assert ch5["c5_plain_kernel"] == "DEFAULT" and ch5["c5_differ_plain_0.1"] == 0
+    if ch5["c5_kernel"] in VECTORISED:
+        assert 0 < ch5["c5_differ_random_0.1"] < 100_000
+        assert 0 < ch5["c5_relative_0.1"] < 1e-15  # a float64 rounding
+    else:
+        assert ch5["c5_differ_random_0.1"] == 0
+    cells = {c.get("id"): c.source for c in nbformat.read(LESSON5, 4).cells}
+    for cell_id in ("c49a", "c69"):
+        assert "ATEN_CPU_CAPABILITY" in cells[cell_id] and "AVX" in cells[cell_id], cell_id
+    assert "`add_` with `alpha` rounds once" not in cells["c49a"]
+
+
+def test_ch5_the_early_script_printed_the_mean_of_the_two_errors(ch5):
+    stale = ref.forward(ref.step_stale(NET, X, T), X).out_o
+    assert ch5["c5_E1_stale_mean"] == pytest.approx(ref.errors(stale, T).mean(), rel=1e-12)
+    assert f"{ch5['c5_E1_stale_mean']:.9f}" == "0.145513962"
 
 
 def test_ch5_training_curves_are_chapter_4s(ch5):
@@ -167,6 +218,40 @@ def test_ch6_tanh_and_sigmoid_derivatives(ch6):
     assert math.isclose(float(sig(a)), a, rel_tol=1e-15)
     assert math.isclose(ch6["c6_sigma_fixed"], float(dsig(a)), rel_tol=1e-12)
     assert f"{ch6['c6_sigma_fixed']:.3f}" == "0.225"
+
+
+def test_ch6_central_difference_at_h_1e5_is_off_by_rounding_not_truncation(ch6):
+    """At h = 1e-5 the central difference for w5 is off by 1e-12 and its h^2 term is only 2.4e-13:
+    the rest is rounding (the lesson once credited the h^2 term). The third derivative comes from
+    the reference's analytic gradient by a second difference, the second by a central one."""
+    def dE_dw5(w5):
+        net = ref.mazur_network()
+        net.W2[0, 0] = w5
+        return ref.backward(net, X, T).dW2[0, 0]
+
+    w5, d = NET.W2[0, 0], 1e-3
+    second = (dE_dw5(w5 + d) - dE_dw5(w5 - d)) / (2 * d)
+    third = (dE_dw5(w5 + d) - 2 * dE_dw5(w5) + dE_dw5(w5 - d)) / d ** 2
+    h = 1e-5
+    assert ch6["c6_term_central"] == pytest.approx(h ** 2 / 6 * abs(third), rel=1e-4)
+    assert ch6["c6_term_forward"] == pytest.approx(h / 2 * abs(second), rel=1e-4)
+    assert f"{ch6['c6_term_central']:.1e}" == "2.4e-13"
+    assert ch6["c6_term_central"] < ch6["c6_off_central"] / 2 < ch6["c6_rounding_bound"]
+    assert ch6["c6_term_forward"] == pytest.approx(ch6["c6_off_forward"], rel=0.01)
+
+
+@pytest.mark.parametrize("width", [1, 2, 8])
+def test_ch6_a_layer_multiplies_the_gradient_by_its_fan_out_over_four(ch6, width):
+    """Sigmoid networks `width` wide, every weight 1 and every net input 0: going back, each layer
+    multiplies the delta by width / 4 (the reference's backward pass). A width-8 network doubles it,
+    so "every sigmoid layer shrinks the gradient at least fourfold" holds only along a path."""
+    n_layers = 5
+    weights = [np.ones((width, width)) for _ in range(n_layers)]
+    biases = [np.zeros(width)] + [np.full(width, -width / 2) for _ in range(n_layers - 1)]  # inputs 0.5 each
+    _, dbiases = ref.deep_backward(weights, biases, np.zeros(width), np.zeros(width))
+    factors = [np.abs(dbiases[k]).max() / np.abs(dbiases[k + 1]).max() for k in range(n_layers - 1)]
+    np.testing.assert_allclose(factors, width / 4, rtol=1e-12)
+    assert ch6[f"c6_fanout_{width}"] == pytest.approx(width / 4, rel=1e-12)
 
 
 def test_ch6_large_step_error_is_mostly_rounding(ch6):

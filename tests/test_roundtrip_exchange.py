@@ -151,27 +151,27 @@ def test_a_score_given_by_hand_reaches_grades_csv_and_the_fetched_page(trip):
     # What formgrader does when the instructor types a score: the grade's manual score.
     with Gradebook(f"sqlite:///{trip.graded / 'gradebook.db'}", COURSE_ID) as gb:
         grade = gb.find_grade("test_forward", A, A, trip.student)
-        assert grade.auto_score == 2
+        assert grade.auto_score == 1
         grade.manual_score = 0.5
         grade.needs_manual_grade = False
         gb.find_grade("test_layer", A, A, ZIP_STUDENT).extra_credit = 1  # formgrader's extra credit counts too
         gb.db.commit()
     trip.grade()
     row = read_rows(trip.graded / "grades.csv")[trip.student]
-    assert float(row["test_forward"]) == 0.5 and float(row["score"]) == 8.5, row
-    assert "points given by hand: test_forward 2 -> 0.5" in row["message"]
+    assert float(row["test_forward"]) == 0.5 and float(row["score"]) == 9.5, row
+    assert "points given by hand: test_forward 1 -> 0.5" in row["message"]
     zip_row = read_rows(trip.graded / "grades.csv")[ZIP_STUDENT]
-    assert (float(zip_row["test_layer"]), float(zip_row["score"])) == (4, 11), zip_row
+    assert (float(zip_row["test_layer"]), float(zip_row["score"])) == (2, 11), zip_row
     with Gradebook(f"sqlite:///{trip.graded / 'gradebook.db'}", COURSE_ID) as gb:
         grade = gb.find_grade("test_forward", A, A, trip.student)
-        assert (grade.manual_score, grade.auto_score, grade.needs_manual_grade) == (0.5, 2, False), \
+        assert (grade.manual_score, grade.auto_score, grade.needs_manual_grade) == (0.5, 1, False), \
             "grading again keeps the score given by hand and does not ask for a review"
     ok(trip.instructor_nbgrader("release_feedback", A, cwd=trip.graded))
     ok(trip.student_nbgrader("fetch_feedback", A))
     (fetched,) = fetched_pages(trip)
     page = fetched.read_text()
-    assert "8.5 of 10 points" in page
-    assert "0.5 / 2" in page and "Points changed by your instructor: 0.5 points (the automatic tests gave 2)" in page
+    assert "9.5 of 10 points" in page
+    assert "0.5 / 1" in page and "Points changed by your instructor: 0.5 points (the automatic tests gave 1)" in page
     # The score given by hand taken away again: the tests' points come back.
     with Gradebook(f"sqlite:///{trip.graded / 'gradebook.db'}", COURSE_ID) as gb:
         gb.find_grade("test_forward", A, A, trip.student).manual_score = None

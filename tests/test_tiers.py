@@ -26,7 +26,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 # What the grader's workers and kernels import (the course's whole environment is not needed to
 # grade), at the versions of requirements.txt.
 GRADER_PACKAGES = ("torch", "numpy", "ipython", "ipykernel", "jupyter_client", "nbformat", "nbgrader", "pyzmq",
-                   "matplotlib", "traitlets")
+                   "matplotlib", "traitlets", "pyseccomp")
 
 pytestmark = pytest.mark.skipif(not (sandbox.bwrap_status()[0] and os.geteuid() == 0),
                                 reason="needs bubblewrap and root (to make the tiers)")
@@ -53,6 +53,13 @@ def check(report: dict, victim: bool = True) -> None:
     for name in ("correct", "fork_bomb", "memory_hog", "daemon", "correct_after"):
         assert report[name]["left"] == [], f"{name} left a process running"
         assert report[name]["in_sandbox"] == 0, f"{name} left a process in the warm parent's sandbox"
+    # The warm parent holds exactly CAP_SYS_ADMIN and CAP_SETPCAP (bits 21 and 8) to make each
+    # child's namespaces; the child none, with no_new_privs and a seccomp filter.
+    assert report["parent_capabilities"] == [f"{1 << 21 | 1 << 8:016x}"], report["parent_capabilities"]
+    held = dict(line.split() for line in report["child_privileges"].splitlines())
+    assert {k: v for k, v in held.items() if k.startswith("Cap")} == {
+        k: "0" * 16 for k in ("CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:")}, held
+    assert (held["NoNewPrivs:"], held["Seccomp:"]) == ("1", "2"), held
     assert report["parent_starts"] == [1], "a submission's processes could not be ended without restarting the parent"
     if not victim:
         return
@@ -97,13 +104,16 @@ def make_normal_user() -> tuple[str, Path]:
     except KeyError:
         subprocess.run(["useradd", "--create-home", USER], check=True)
     python = USER_VENV / "bin" / "python"
-    if not (USER_VENV / ".complete").exists():
+    pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+            if line.split("==")[0].strip().lower().replace("-", "_") in GRADER_PACKAGES]
+    marker = USER_VENV / ".complete"   # the pins it was made with: a new one is installed into it
+    if not python.exists():
         shutil.rmtree(USER_VENV, ignore_errors=True)
-        pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-                if line.split("==")[0].strip().lower().replace("-", "_") in GRADER_PACKAGES]
-        install = f"{SYSTEM_PYTHON} -m venv {USER_VENV} && {python} -m pip install -q {' '.join(pins)} && touch {USER_VENV}/.complete"
         USER_VENV.mkdir()
         shutil.chown(USER_VENV, USER)
+        subprocess.run(["su", USER, "-s", "/bin/sh", "-c", f"{SYSTEM_PYTHON} -m venv {USER_VENV}"], check=True)
+    if not marker.exists() or marker.read_text() != " ".join(pins):
+        install = f"{python} -m pip install -q {' '.join(pins)} && echo -n '{' '.join(pins)}' > {marker}"
         subprocess.run(["su", USER, "-s", "/bin/sh", "-c", install], check=True, timeout=1800)
     return USER, python
 

@@ -28,13 +28,11 @@ MARKER = "autograder-warm-leftover"
 # What one submission sees of the one before (printed), then what it leaves behind for the next.
 LOOK = f"""
 import os, sys, torch
-pstat = open(f"/proc/{{os.getppid()}}/stat").read().rsplit(")", 1)[1].split()
-print("parent started at", pstat[19])
 print("global:", "leaked_global" in globals())
 print("torch.sigmoid patched:", getattr(torch.sigmoid, "patched", False))
 print("file:", sorted(os.listdir(".")), os.path.exists("/tmp/leak.txt"))
 print("env:", os.environ.get("LEAKED_VARIABLE"))
-others = [p for p in os.listdir("/proc") if p.isdigit() and p not in (str(os.getpid()), "1", str(os.getppid()))]
+others = [p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid())]
 print("other processes:", [open(f"/proc/{{p}}/cmdline").read().replace(chr(0), " ") for p in others])
 """
 LEAVE = f"""
@@ -83,14 +81,20 @@ def leftovers() -> str:
     return subprocess.run(["pgrep", "-af", MARKER], capture_output=True, text=True).stdout.strip()
 
 
+def the_parent() -> warm.Parent:
+    (parent,) = warm._parents.values()
+    return parent
+
+
 def test_nothing_of_one_submission_reaches_the_next():
     first = grade(LOOK, LEAVE)
+    starts = the_parent().starts
     assert [r.status for r in first.results] == ["ok", "ok"], first.results
     assert "left: True True True left behind" in printed(first, 1)   # the traces were there
     assert leftovers() == "", "a process of the first submission outlived it"
     second = grade(LOOK, "print(open('given.txt').read())", files={"given.txt": "the second's own file"})
     seen = printed(second, 0)
-    assert printed(first, 0).splitlines()[0] == seen.splitlines()[0], "not the same warm parent"
+    assert the_parent().starts == starts, "not the same warm parent"
     assert "global: False" in seen
     assert "torch.sigmoid patched: False" in seen
     assert "file: ['given.txt'] False" in seen   # its own file only, no leak.txt
@@ -99,12 +103,17 @@ def test_nothing_of_one_submission_reaches_the_next():
     assert printed(second, 1).strip() == "the second's own file"
 
 
-def test_a_child_cannot_read_its_parent_and_the_parent_keeps_no_secret():
-    execution = grade("import os\ntry:\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n    print('read')\n"
-                      "except OSError as error:\n    print(type(error).__name__)\n"
-                      "print(sorted(m for m in __import__('sys').modules if 'autograder' in m))")
+def test_a_child_cannot_see_its_parent_and_the_parent_keeps_no_secret():
+    execution = grade("import os, sys\nprint('pid', os.getpid(), 'parent', os.getppid())\n"
+                      "print('processes', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
+                      "print(sorted(m for m in sys.modules if 'autograder' in m))\n"
+                      "print('read-only', bool(os.statvfs('/proc/sys').f_flag & os.ST_RDONLY))")
     out = printed(execution, 0)
-    assert "PermissionError" in out and "read\n" not in out
+    # PID 1 of a namespace of its own: no parent to name, no other process to see.
+    assert "pid 1 parent 0\nprocesses [1]\n" in out, out
+    # Its own /proc, but what of it writes to the whole machine stays read-only (uid 0 in the
+    # sandbox is the host's root for /proc/sys's permission bits).
+    assert "read-only True" in out
     assert "['_autograder_kernel']" in out
 
 
@@ -126,12 +135,17 @@ def test_a_dead_parent_is_restarted():
     parent = next(iter(warm._parents.values()))
     os.killpg(parent.proc.pid, signal.SIGKILL)          # from outside
     assert [r.status for r in grade("print(1 + 1)").results] == ["ok"]
-    # From inside: the child kills its parent (same user in the sandbox): the notebook is graded
-    # again with a new parent, once; the next submission is graded as usual.
+    # A parent whose children cannot start (here: its open-file limit lowered from outside, as a
+    # child could before children had PID namespaces of their own): a new parent grades the notebook.
     starts = parent.starts
-    killer = grade("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(5)")
-    assert killer.results[0].status == "died" and parent.starts == starts + 1
-    assert [r.status for r in grade("print(2 + 2)").results] == ["ok"] and parent.starts == starts + 2
+    import resource
+    resource.prlimit(parent.pid, resource.RLIMIT_NOFILE, (5, 5))
+    assert [r.status for r in grade("print(2 + 2)").results] == ["ok"] and parent.starts == starts + 1
+    # From inside, a child can kill nothing but what it started itself: the parent stays.
+    killer = grade("import os, signal\nfor pid in range(2, 4096):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
+                   "    except OSError:\n        pass\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n"
+                   "print('alive')")
+    assert printed(killer, 0) == "alive\n" and parent.alive() and parent.starts == starts + 1
 
 
 def test_the_switch_to_one_kernel_process_per_submission(monkeypatch):
@@ -177,3 +191,81 @@ def test_what_a_killed_worker_left_is_removed_and_nothing_of_a_running_one(tmp_p
     finally:
         live_group.remove()
         left_group.remove()
+
+
+# --- Attacks on the parent and channels between submissions (issue 16) ---------------------------
+# Each: a control submission, the attacker, then a victim graded by the same warm parent.
+
+SETTINGS = """
+import os, resource
+print("nice", os.getpriority(os.PRIO_PROCESS, 0), "cpus", sorted(os.sched_getaffinity(0)),
+      "oom", open("/proc/self/oom_score_adj").read().strip(), "nofile", resource.getrlimit(resource.RLIMIT_NOFILE))
+"""
+# What the issue's attacker did to its parent, to every process this one can name; then to itself,
+# to show that the calls work (the control).
+ATTACK_PARENT = """
+import os, resource
+def attack(pid):
+    done = []
+    for what, call in (("oom_score_adj", lambda: open(f"/proc/{pid}/oom_score_adj", "w").write("1000")),
+                       ("renice", lambda: os.setpriority(os.PRIO_PROCESS, pid, 19)),
+                       ("taskset", lambda: os.sched_setaffinity(pid, {0})),
+                       ("prlimit", lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (5, 5)))):
+        try:
+            call()
+            done.append(what)
+        except OSError:
+            pass
+    return done
+others = {pid: attack(pid) for pid in range(2, 4096)}
+os.setpriority(os.PRIO_USER, os.getuid(), 19)   # every process of this user it can see
+print("others", {pid: done for pid, done in others.items() if done})
+print("itself", attack(os.getpid()))
+"""
+
+
+def test_what_a_child_does_to_its_parent_reaches_no_later_child():
+    control = printed(grade(SETTINGS), 0)
+    attacker = printed(grade(ATTACK_PARENT), 0)
+    assert "others {}\n" in attacker, attacker
+    assert "itself ['oom_score_adj', 'renice', 'taskset', 'prlimit']" in attacker, attacker
+    assert printed(grade(SETTINGS), 0) == control
+
+
+# The answers a classmate could leave: files in /dev (a new name, and a name that existed before
+# the first child, replaced by a folder), /dev/shm, /tmp and the working folder; a POSIX message
+# queue; a key in the kernel's keyrings. READ looks for all of them.
+LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.mq_open.restype = ctypes.c_int\n"
+WRITE = LIBC + """
+for path in ("/dev/leak", "/dev/shm/leak", "/tmp/leak", "leak"):
+    open(path, "w").write("answers")
+os.unlink("/dev/stdin")
+os.mkdir("/dev/stdin")
+open("/dev/stdin/leak", "w").write("answers")
+queue = libc.mq_open(b"/leak", os.O_CREAT | os.O_RDWR, 0o600, None)
+print("queue", queue >= 0 and libc.mq_send(queue, b"answers", 7, 0) == 0)
+key = libc.syscall(248, b"user", b"autograder-test-leak", b"answers", 7, ctypes.c_int(-4))   # add_key
+print("key", key, os.strerror(ctypes.get_errno()) if key < 0 else "")
+"""
+READ = LIBC + """
+found = [p for p in ("/dev/leak", "/dev/shm/leak", "/tmp/leak", "leak", "/dev/stdin/leak") if os.path.exists(p)]
+if libc.mq_open(b"/leak", os.O_RDONLY, 0, None) >= 0:
+    found.append("queue")
+if libc.syscall(250, 10, ctypes.c_int(-4), b"user", b"autograder-test-leak", 0) >= 0:   # keyctl(KEYCTL_SEARCH)
+    found.append("key")
+print("found", found)
+"""
+
+
+def host_keys() -> str:
+    return "\n".join(line for line in Path("/proc/keys").read_text().splitlines() if "autograder-test-leak" in line)
+
+
+def test_nothing_a_child_leaves_reaches_the_next_or_the_host_keyring():
+    written = grade(WRITE, READ)
+    assert "queue True\n" in printed(written, 0), printed(written, 0)
+    # The control: the same submission finds what it left (the key could not be added at all).
+    assert printed(written, 1) == "found ['/dev/leak', '/dev/shm/leak', '/tmp/leak', 'leak', '/dev/stdin/leak', 'queue']\n"
+    assert "key -1 Operation not permitted" in printed(written, 0)
+    assert printed(grade(READ), 0) == "found []\n"
+    assert host_keys() == ""

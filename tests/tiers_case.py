@@ -66,6 +66,12 @@ subprocess.Popen([sys.executable, "-c", "import os, time\\nif os.fork() == 0:\\n
 print("daemon started")"""
 
 
+# What the child holds (confine.py): no capability, no_new_privs, a seccomp filter (mode 2).
+PRIVILEGES = """for line in open("/proc/self/status"):
+    if line.startswith(("Cap", "NoNewPrivs", "Seccomp:")):
+        print(line.split()[0], line.split()[1])"""
+
+
 def grade(code: str, timeout: float = 60.0) -> dict:
     prepared = Prepared(nbformat.v4.new_notebook(), Path("submission.ipynb"), steps=[Step("student", code, cell=0)])
     task = {"memory_bytes": MEMORY, "file_bytes": 64 * 2**20, "sandbox": True, "assignment_dir": tempfile.mkdtemp()}
@@ -77,20 +83,27 @@ def grade(code: str, timeout: float = 60.0) -> dict:
             "ename": result.ename if result else "", "left": _marked(), "in_sandbox": _in_sandbox()}
 
 
+def _status(pid: int | str) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
+
+
 def _in_sandbox() -> int:
-    """Processes in the warm parent's sandbox but for the parent and bubblewrap's init."""
+    """Processes left below the warm parent (in its children's PID namespaces or its own): each
+    one's parent chain, as the host sees it, reaches the warm parent."""
     parents = [p.pid for p in warm._parents.values() if p.pid]
     if not parents:
         return -1
-    namespace = os.readlink(f"/proc/{parents[0]}/ns/pid")
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            count += os.readlink(f"/proc/{pid}/ns/pid") == namespace and state not in "ZX"
-        except OSError:
+            status = _status(pid)
+            ancestor = int(status["PPid"])
+            while ancestor > 1 and ancestor != parents[0]:
+                ancestor = int(_status(ancestor)["PPid"])
+            count += ancestor == parents[0] and status["State"][0] not in "ZX"
+        except (OSError, KeyError, ValueError):
             pass
-    return count - 2
+    return count
 
 
 def _marked() -> list[int]:
@@ -129,6 +142,8 @@ def main() -> None:
     report["memory_hog"] = grade(MEMORY_HOG)
     report["daemon"] = grade(DAEMON)
     report["correct_after"] = grade(CORRECT)
+    report["child_privileges"] = grade(PRIVILEGES)["printed"]
+    report["parent_capabilities"] = [_status(p.pid)["CapEff"] for p in warm._parents.values()]
     report["parent_starts"] = [p.starts for p in warm._parents.values()]
     out = other.communicate(timeout=600)[0] if other else ""
     report["victim"] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]

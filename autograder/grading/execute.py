@@ -91,8 +91,9 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
 
     In a child of this worker's warm parent (:mod:`warm`), under the submission's ``limits``
     (:mod:`limits`), where there is a sandbox and warm kernels are wanted; otherwise in a kernel
-    process of its own. If the warm
-    parent dies during the run, it is restarted and the notebook graded again, once."""
+    process of its own. If the warm parent dies during the run, or a child of it does not start, a
+    new parent is started and the notebook graded again, once: what breaks a parent never costs a
+    student a row."""
     if not (use_sandbox and limits is not None and warm.wanted()):
         return _run(prepared, timeout, budget, limits,
                     lambda outputs: GradingKernel(workdir, cwd, dict(launch, files=str(workdir / "files")),
@@ -114,8 +115,9 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
                 def child(outputs):
                     return warm.WarmKernel(parent, limits, str(files), outputs)
                 execution = _run(prepared, timeout, budget, limits, child)
-                if parent.alive() and parent.starts == starts:
+                if parent.alive() and parent.starts == starts and not execution.start_error:
                     return execution
+                parent.stop()
             return execution
         finally:
             shutil.rmtree(files, ignore_errors=True)

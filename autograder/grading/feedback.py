@@ -76,12 +76,17 @@ def page(student_id: str, assignment: str, notebook: str, status: str, message_f
             "message": message_for_student, "cells": cells, "score": score, "max_score": max_score}
 
 
-def render_page(page: dict, manual: dict | None = None, score: float | None = None) -> str:
-    """The page as HTML. ``manual``: grade_id -> points an instructor gave by hand (they replace
-    the tests' points, as in nbgrader); ``score``: the total, when it is not the page's own."""
+def render_page(page: dict, result: dict | None = None) -> str:
+    """The page as HTML. ``result``: the graded row, when it holds more than the page's own data:
+    ``manual`` (grade_id -> points an instructor gave by hand; they replace the tests' points, as
+    in nbgrader), ``score`` (the points, manual ones included), ``late`` and ``late_penalty``
+    (grades.csv's), ``comments`` (cell -> text typed in formgrader), ``student_name`` (the roster's)."""
     e = html.escape
-    manual = manual or {}
-    score = page["score"] if score is None else score
+    result = result or {}
+    manual = result.get("manual") or {}
+    score = result.get("score", page["score"])
+    name = result.get("student_name") or ""
+    late, taken = result.get("late") or "", result.get("late_penalty")
 
     def points(cell) -> str:
         shown = manual.get(cell["grade_id"], cell["points"])
@@ -90,12 +95,27 @@ def render_page(page: dict, manual: dict | None = None, score: float | None = No
     rows = "".join(
         f"<tr><td>{e(c['title'])}</td><td><code>{e(c['grade_id'])}</code></td>"
         f"<td class='points'>{points(c)}</td></tr>" for c in page["cells"])
+    who = f"{name} (id {page['student_id']})" if name else f"id {page['student_id']}"
+    final = score - (taken or 0)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>Feedback: {e(page['assignment'])}, {e(page['student_id'])}</title><style>{STYLE}</style>"
+             f"<title>Feedback: {e(page['assignment'])}, {e(name or page['student_id'])}</title><style>{STYLE}</style>"
              "</head><body>",
              f"<h1>Feedback on {e(page['assignment'])}</h1>",
-             f"<p>Student <strong>{e(page['student_id'])}</strong>, notebook <code>{e(page['notebook'])}</code>: "
-             f"<strong>{score:g} of {page['max_score']:g} points</strong>.</p>"]
+             f"<p>Student <strong>{e(who)}</strong>, notebook <code>{e(page['notebook'])}</code>: "
+             f"<strong>{final:g} of {page['max_score']:g} points</strong>.</p>"]
+    if late:
+        handed = f"Handed in {late}" if late.startswith("late") else f"Handed in late by {late}"
+        if taken:
+            parts.append(f"<p class='note'>{e(handed)}. Points for the exercises: {score:g}; "
+                         f"late penalty: {taken:g} points; final score: {final:g} of {page['max_score']:g}.</p>")
+        else:
+            parts.append(f"<p class='note'>{e(handed)}. No points were taken off here"
+                         + ("; your LMS's late policy, if the course has one, applies to this score there"
+                            if "the time is not known" in late else "") + ".</p>")
+    comments = result.get("comments") or {}
+    if comments:
+        parts.append("<h2>Comments from your instructor</h2>"
+                     + "".join(f"<p><code>{e(cell)}</code>: {e(text)}</p>" for cell, text in comments.items()))
     if page["message"]:
         parts.append(f"<p class='note'>{e(page['message'])}</p>")
     parts.append(f"<table><tr><th>Exercise</th><th>Test</th><th>Points</th></tr>{rows}</table>")

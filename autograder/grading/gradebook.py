@@ -18,11 +18,12 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
+from nbgrader.api import (Assignment, BaseCell, Comment, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
                           SubmittedNotebook)
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 from nbgrader.utils import parse_utc
 
+from . import sanitize
 from .course import Course
 
 CONFIG_TEMPLATE = '''# Written by `python -m autograder grade` at each run (edit the course's nbgrader_config.py, not
@@ -56,6 +57,11 @@ c.CourseDirectory.submitted_directory = os.path.normpath(os.path.join(here, {sub
 # exchange (collected from an LMS zip) is skipped with a warning instead of stopping the release.
 if "release_feedback" not in c.ExchangeFactory:
     c.ExchangeFactory.release_feedback = "autograder.grading.gradebook.ReleaseFeedback"
+# Formgrader shows the autograded notebooks in your browser, where a script would act as you: the
+# grader keeps only outputs that run nothing (text, images, cleaned HTML), and formgrader cleans
+# them again. Its "Generate Feedback" is switched off: its pages would show the hidden tests, and
+# the grader writes the feedback pages (autograder/grading/sanitize.py).
+{sanitize}
 '''
 # Settings of the course's config that the grader's config sets itself.
 OWN_SETTINGS = {("CourseDirectory", k) for k in ("root", "course_id", "source_directory", "submitted_directory",
@@ -95,7 +101,7 @@ def config_snapshot(config) -> str:
 
 
 def read_timestamp(folder: Path):
-    """The submission time nbgrader's collect (or zip_collect) wrote, if any."""
+    """The submission time nbgrader's collect (or ``python -m autograder collect``) wrote, if any."""
     path = folder / "timestamp.txt"
     if not path.is_file():
         return None
@@ -140,7 +146,8 @@ class GradebookWriter:
 
         text = CONFIG_TEMPLATE.format(course_config=relative(self.course.root / "nbgrader_config.py"),
                                       snapshot=config_snapshot(self.course.config), course_id=self.course.course_id,
-                                      source=relative(self.course.source_dir), submitted=relative(self.submissions))
+                                      source=relative(self.course.source_dir), submitted=relative(self.submissions),
+                                      sanitize=sanitize.formgrader_config())
         (self.out / "nbgrader_config.py").write_text(text)
 
     def ensure_assignments(self, masters: list) -> list[str]:
@@ -239,32 +246,97 @@ class GradebookWriter:
         gb.db.commit()
         self.recorded[f"{sid}/{aid}"] = result.get("input_digest")
 
+    def _per_cell(self, table, value, condition) -> dict:
+        """(student_id, assignment_id) -> {cell name: value} of the rows of ``table`` (Grade or
+        Comment) that meet ``condition``."""
+        query = (self.gradebook.db.query(Student.id, Assignment.name, BaseCell.name, value)
+                 .select_from(table)
+                 .join(BaseCell, table.cell_id == BaseCell.id)
+                 .join(SubmittedNotebook, table.notebook_id == SubmittedNotebook.id)
+                 .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                 .join(Student, SubmittedAssignment.student_id == Student.id)
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                 .filter(condition).order_by(BaseCell.name))
+        found: dict = {}
+        for student, assignment, cell, found_value in query:
+            found.setdefault((student, assignment), {})[cell] = found_value
+        return found
+
     def manual_scores(self) -> dict:
         """(student_id, assignment_id) -> {grade_id: points} of every cell scored by hand (formgrader
         sets a manual score, or extra credit): nbgrader's score of the cell, which is the manual
         score (else the automatic one) plus any extra credit."""
+        found = self._per_cell(Grade, Grade.score, Grade.manual_score.isnot(None)
+                               | (Grade.extra_credit.isnot(None) & (Grade.extra_credit != 0)))
+        return {key: {cell: float(score) for cell, score in cells.items()} for key, cells in found.items()}
+
+    def manual_comments(self) -> dict:
+        """(student_id, assignment_id) -> {cell name: text} of every comment typed in formgrader."""
+        found = self._per_cell(Comment, Comment.manual_comment,
+                               Comment.manual_comment.isnot(None) & (Comment.manual_comment != ""))
+        return {key: {cell: text.strip() for cell, text in cells.items()} for key, cells in found.items()}
+
+    def record_lateness(self, results: dict, final) -> None:
+        """Each assignment's due date, each submission's extension, each notebook's late penalty and
+        each student's name (the roster's) into the gradebook, so that ``nbgrader export`` and
+        formgrader agree with grades.csv."""
+        from .. import lms
         gb = self.gradebook
-        query = (gb.db.query(Student.id, Assignment.name, BaseCell.name, Grade.score)
-                 .select_from(Grade)
-                 .join(BaseCell, Grade.cell_id == BaseCell.id)
-                 .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+        due, extra = lms.due_dates(self.course), lms.extensions(self.course)
+        for assignment in gb.db.query(Assignment):
+            if assignment.duedate != due.get(assignment.name):
+                assignment.duedate = due.get(assignment.name)
+        query = (gb.db.query(Student, Assignment.name, SubmittedAssignment, SubmittedNotebook)
+                 .select_from(SubmittedNotebook)
                  .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
                  .join(Student, SubmittedAssignment.student_id == Student.id)
-                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-                 .filter((Grade.manual_score.isnot(None)) | ((Grade.extra_credit.isnot(None))
-                                                              & (Grade.extra_credit != 0))))
-        found: dict = {}
-        for student, assignment, grade_id, score in query:
-            found.setdefault((student, assignment), {})[grade_id] = float(score)
-        return found
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id))
+        for person, assignment, submission, notebook in query:
+            student = person.id
+            result = results.get((student, assignment))
+            if result is None:
+                continue
+            if result.get("student_name"):  # the roster's, for formgrader's lists and nbgrader export
+                last, _, first = result["student_name"].partition(", ")  # Canvas: "Doe, John"
+                if (person.last_name, person.first_name) != (last, first or None):
+                    person.last_name, person.first_name = last, first or None
+            penalty = float(result.get("late_penalty") or 0.0)
+            if notebook.late_submission_penalty != penalty:
+                notebook.late_submission_penalty = penalty
+            deadline = extra.get((student, assignment))
+            extension = deadline - due[assignment] if deadline and assignment in due else None
+            if submission.extension != extension:
+                submission.extension = extension
+        gb.db.commit()
 
-    def finish_rows(self, results: dict) -> list[str]:
-        """After the gradebook is written: each row takes the scores given by hand, its feedback
-        page shows them, and the page has beside it the files nbgrader release_feedback reads."""
-        manual = self.manual_scores()
+    def finish_rows(self, results: dict, final=None) -> list[str]:
+        """After the gradebook is written: each row takes the scores given by hand and the comments
+        typed in formgrader, then its lateness and penalty (``final``, grade.Final); its page shows
+        them all, and has beside it the files nbgrader release_feedback reads. A gradebook that
+        cannot be read leaves the rows their tests' scores; the pages still agree with grades.csv."""
         problems = []
+        try:
+            if self.gradebook is None:
+                self.open()
+            manual, comments = self.manual_scores(), self.manual_comments()
+        except Exception as error:
+            manual = comments = None
+            problems.append(f"the scores and comments given in formgrader could not be read from the gradebook: "
+                            f"{type(error).__name__}: {str(error)[:300]}")
         for key, result in results.items():
-            apply_manual(result, manual.get(key, {}))
+            if manual is not None:
+                apply_manual(result, manual.get(key, {}))
+                result["comments"] = comments.get(key, {})
+            if final is not None:
+                final(key, result)
+        if final is not None and manual is not None:
+            try:
+                self.record_lateness(results, final)
+            except Exception as error:  # grades.csv and the pages still have it
+                self.gradebook.db.rollback()
+                problems.append(f"the late penalties could not be written into the gradebook: {type(error).__name__}: "
+                                f"{error}"[:400])
+        for key, result in results.items():
             if not result.get("feedback"):
                 continue
             page = self.out / result["feedback"]
@@ -299,11 +371,11 @@ def apply_manual(result: dict, manual: dict) -> None:
 
 
 def rerender(path: Path, result: dict) -> None:
-    """The row's feedback page rendered again (with the points given by hand, if any); written
-    only if it changed."""
+    """The row's feedback page rendered again (with the points given by hand, the comments, the
+    lateness and penalty, the student's name); written only if it changed."""
     from . import feedback
     from .worker import atomic_write
-    text = feedback.render_page(result["page"], result.get("manual"), result["score"])
+    text = feedback.render_page(result["page"], result)
     if not path.is_file() or path.read_text(encoding="utf-8", errors="replace") != text:
         atomic_write(path, text)
 
@@ -311,10 +383,11 @@ def rerender(path: Path, result: dict) -> None:
 def exchange_files(submission: Path, folder: Path) -> None:
     """Beside a feedback page, the files nbgrader release_feedback reads there: the submission's
     timestamp.txt and submission_secret.txt, which nbgrader collect brings from the exchange.
-    zip_collect writes no secret (release_feedback then skips the page: the student cannot fetch
-    it) and a timestamp only if the LMS's file names hold one; without one, the page gets the
-    time the submission's files were last changed in the submissions folder (when zip_collect
-    put them there): not when the student handed the work in, but no earlier than that."""
+    A collection from an LMS download (``python -m autograder collect``) writes no secret
+    (release_feedback then skips the page: the student cannot fetch it) and a timestamp only
+    where the LMS gave the time (Moodle's worksheet); without one, the page gets the time the
+    submission's files were last changed in the submissions folder (when they were collected):
+    not when the student handed the work in, but no earlier than that."""
     from .worker import atomic_write
     for name in EXCHANGE_FILES:
         source, target = submission / name, folder / name

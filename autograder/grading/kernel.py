@@ -21,6 +21,7 @@ and compares, outside.
 """
 from __future__ import annotations
 
+import collections.abc
 import ctypes
 import itertools
 import json
@@ -133,15 +134,13 @@ def make_server(shell, wire, torch, np):
             return {"ok": True, "result": encode(result), "after": after}
         if op == "getattr":
             return {"ok": True, "result": encode(getattr(target, str(request["name"])))}
-        if op == "iter":
+        if op == "items":   # len, iteration and indexing, from one answer (the grader asks nothing else)
             items = list(itertools.islice(iter(target), wire.MAX_ITEMS + 1))
             if len(items) > wire.MAX_ITEMS:
                 raise wire.WireError(f"more than {wire.MAX_ITEMS} items")
-            return {"ok": True, "result": encode(items)}
-        if op == "len":
-            return {"ok": True, "result": encode(len(target))}
-        if op == "getitem":
-            return {"ok": True, "result": encode(target[decode(request["key"])])}
+            if isinstance(target, collections.abc.Mapping) or callable(getattr(type(target), "keys", None)):
+                return {"ok": True, "result": encode({"pairs": [(key, target[key]) for key in items]})}
+            return {"ok": True, "result": encode({"items": items})}
         raise wire.WireError(f"unknown request {op!r}")
 
     def serve(message: str) -> None:
@@ -189,14 +188,22 @@ def _cap_streams(shell) -> None:
         stream.write = capped
 
 
-def _import_runtime():
-    """``wire`` (beside this file, not left importable by the notebook), torch with one thread, numpy."""
+def _beside(name: str):
+    """The module ``name`` beside this file, imported but not left importable by the notebook."""
+    import importlib
     sys.dont_write_bytecode = True   # -I ignores PYTHONDONTWRITEBYTECODE; write nothing beside the runner
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
-    import wire
-    sys.path.remove(here)
-    del sys.modules["wire"]
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(here)
+        del sys.modules[name]
+
+
+def _import_runtime():
+    """``wire`` (beside this file), torch with one thread, numpy."""
+    wire = _beside("wire")
     import numpy as np
     import torch
     torch.set_num_threads(1)
@@ -212,6 +219,8 @@ def main(argv: list[str]) -> None:
     _copy_files(launch.get("files"), os.getcwd())
 
     wire, torch, np = _import_runtime()
+    if launch.get("seccomp"):   # in the sandbox: before ipykernel starts its threads, so they have it too
+        _beside("syscall_filter").build().load()
 
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
@@ -232,20 +241,21 @@ def main(argv: list[str]) -> None:
 # --warm LAUNCH.json FD`` in a bubblewrap sandbox that lives as long as the worker. It imports torch (one thread, before any operation: forking is then safe), numpy, matplotlib and
 # IPython once, runs a first autograd operation and a first torch.optim step (what they load, once), makes an IPython shell that never runs a cell, and then only obeys the worker on
 # the socket ``FD``: ``fork`` (a child, handed a socket of its own), ``wait`` (a child's exit code),
-# ``clean`` (empty the sandbox's writable folders once the worker has killed every process of the
-# last submission). It never runs notebook code and reads nothing a child can write.
+# ``clean`` (reap the last child once the worker has killed every process of its submission). It
+# never runs notebook code and reads nothing a child can write.
 #
 # A child runs one submission: it waits for ``start`` (the worker first puts it in the
 # submission's cgroup), sets its limits, copies the submission's files into the working folder,
 # and then runs the code it is sent in the inherited, never-used shell, sending the outputs back
 # as framed JSON messages (the shapes of Jupyter's messages, so the worker keeps them as it keeps
 # a kernel's). Neither the parent nor a child can be read through ptrace or ``/proc/PID/mem``
-# (``PR_SET_DUMPABLE`` off).
+# (``PR_SET_DUMPABLE`` off). Each child is PID 1 of a PID namespace of its own, with its own mount
+# and IPC namespaces and fresh writable folders, no capability and a seccomp filter (``confine.py``,
+# ``syscall_filter.py``), all before it reads its first request: it cannot see or address the parent.
 
 HEADER = struct.Struct("!I")
 MAX_FRAME = 12 * 1024 * 1024      # a larger output is not sent (and the worker would skip it)
 FLUSH_BYTES, FLUSH_SECONDS = 8192, 0.1
-WRITABLE = ("/tmp", "/dev", "/dev/shm", "/dev/mqueue")   # and the working folder; the root is read-only
 PR_SET_DUMPABLE = 4
 
 
@@ -270,53 +280,6 @@ def receive(sock) -> dict:
 
 def not_dumpable() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
-def mount_points() -> set[str]:
-    try:
-        with open("/proc/self/mountinfo") as f:
-            return {line.split()[4] for line in f}
-    except OSError:
-        return set()
-
-
-def remove_contents(folder: str, keep=(), mounts: set | None = None) -> list[str]:
-    """Empty ``folder`` but for the names in ``keep``; what could not be removed. The sandbox's
-    own mounts are left, and the folders that lead to them emptied around them (the environment
-    may be bound below /tmp, as when the course lives there)."""
-    mounts = mount_points() if mounts is None else mounts
-    left = []
-    try:
-        names = set(os.listdir(folder)) - set(keep)
-    except OSError:
-        return []
-    for name in names:
-        path = os.path.join(folder, name)
-        if path in mounts:
-            continue
-        if os.path.isdir(path) and not os.path.islink(path) and any(m.startswith(path + "/") for m in mounts):
-            left += remove_contents(path, (), mounts)
-            continue
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-        except OSError:
-            left.append(path)
-    return left
-
-
-def remove_ipc() -> None:
-    """System V shared memory, semaphores and queues a child made (they outlive processes)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for table, remove in (("shm", libc.shmctl), ("sem", libc.semctl), ("msg", libc.msgctl)):
-        try:
-            lines = open(f"/proc/sysvipc/{table}").read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            remove(int(line.split()[1]), 0, None)   # IPC_RMID
 
 
 class Stream:
@@ -429,12 +392,21 @@ def _no_input() -> None:
     builtins.input = no_input
 
 
-def child(sock, launch: dict, shell, wire, torch, np) -> None:
-    """One submission, in a forked child: never returns."""
+def child(sock, launch: dict, shell, wire, torch, np, confine, seccomp_filter) -> None:
+    """One submission, in a forked child (PID 1 of its PID namespace): never returns."""
     code = 0
     try:
         os.setpgid(0, 0)
         not_dumpable()
+        try:
+            cwd = os.getcwd()
+            confine.private_mounts(cwd, launch.get("cwd_bytes") or 256 * 2**20, launch["tmp_bytes"])
+            os.chdir(cwd)   # the fresh working folder, mounted over the parent's
+            confine.drop_privileges()
+            seccomp_filter.load()
+        except BaseException:
+            traceback.print_exc()   # the parent's log, which the worker shows if the child does not start
+            raise
         signal.signal(signal.SIGINT, signal.default_int_handler)   # the worker's time limit
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
@@ -483,6 +455,8 @@ def warm_main(argv: list[str]) -> None:
         launch = json.load(f)
     control = socket.socket(fileno=int(argv[3]))
     wire, torch, np = _import_runtime()
+    confine, seccomp_filter = _beside("confine"), _beside("syscall_filter").build()
+    own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     torch.set_num_interop_threads(1)
     import matplotlib
     matplotlib.use("agg")
@@ -499,9 +473,6 @@ def warm_main(argv: list[str]) -> None:
     gc.collect()
     gc.freeze()   # the parent's objects: never collected, so children do not copy their pages for it
     os.makedirs("/tmp/home", exist_ok=True)
-    # What the sandbox holds before any child runs is kept (devices, mount points), the rest removed.
-    before = {folder: os.listdir(folder) if os.path.isdir(folder) else [] for folder in WRITABLE}
-    before["/tmp"] = []
     send(control, {"t": "ready", "pid": os.getpid(), "threads": threading.active_count(), "tasks": len(os.listdir("/proc/self/task"))})
     while True:
         try:
@@ -511,10 +482,12 @@ def warm_main(argv: list[str]) -> None:
         op = request.get("op")
         if op == "fork":
             message, fds, _, _ = socket.recv_fds(control, 1024, 1)
+            confine.next_child_alone(own_pid_namespace)
             pid = os.fork()
             if pid == 0:
                 control.close()
-                child(socket.socket(fileno=fds[0]), launch, shell, wire, torch, np)
+                os.close(own_pid_namespace)
+                child(socket.socket(fileno=fds[0]), launch, shell, wire, torch, np, confine, seccomp_filter)
             os.close(fds[0])
             send(control, {"pid": pid})
         elif op == "wait":   # a killed child's exit code (the worker has killed it, or it exited)
@@ -532,25 +505,35 @@ def warm_main(argv: list[str]) -> None:
                     break
                 time.sleep(0.01)
             send(control, {"code": code})
-        elif op == "clean":  # every process of the last submission is dead: remove what it wrote
+        elif op == "clean":  # every process of the last submission is dead: reap its child. What
+            # it wrote or queued was in its own namespaces' mounts and IPC, gone with it; nothing
+            # the parent sees was writable to it (read-only root, its folders mounted over).
             while True:
                 try:
                     if os.waitpid(-1, os.WNOHANG)[0] == 0:
                         break
                 except ChildProcessError:
                     break
-            left = remove_contents(request["cwd"])
-            for folder in WRITABLE:
-                left += remove_contents(folder, before[folder])
-                left += [f"{folder}/{name} is gone" for name in before[folder]    # a device a child removed
-                         if not os.path.lexists(os.path.join(folder, name))]
-            try:
-                remove_ipc()
-                os.makedirs("/tmp/home", exist_ok=True)
-            except OSError as error:
-                left.append(str(error))
-            send(control, {"left": left})
+            send(control, {"ok": True})
+
+
+def check_main() -> None:
+    """``kernel.py --check``, in a warm parent's sandbox: exit 0 if a child can be confined here
+    as each submission's is (the grader refuses to start otherwise); else say why."""
+    confine, seccomp_filter = _beside("confine"), _beside("syscall_filter").build()
+    confine.next_child_alone(os.open("/proc/self/ns/pid", os.O_RDONLY))
+    pid = os.fork()
+    if pid == 0:
+        try:
+            confine.private_mounts("/tmp", 2**20, 2**20)
+            confine.drop_privileges()
+            seccomp_filter.load()
+            os._exit(0 if os.getpid() == 1 else 3)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(70)
+    sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 
 
 if __name__ == "__main__":
-    warm_main(sys.argv) if sys.argv[1:2] == ["--warm"] else main(sys.argv)
+    {"--warm": warm_main, "--check": lambda argv: check_main()}.get(sys.argv[1] if sys.argv[1:] else "", main)(sys.argv)

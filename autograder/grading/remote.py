@@ -12,8 +12,10 @@ kernel never sees the hidden test, the reference or an expected value.
 
 What a hidden test may do with the student's code (``instructors.md`` says it for authors): call
 it with data or :class:`autograder.checks.returning` callables, read attributes of what it
-returns, iterate over it, take ``len``, index it. Tensor arguments the student's code changes in
-place are changed here too after the call; ``torch.no_grad()`` around a call holds in the kernel.
+returns, iterate over it, take ``len``, index it (all from one answer: :class:`RemoteObject`).
+Tensor arguments the student's code changes in place are changed here too after the call;
+``torch.no_grad()`` around a call holds in the kernel. A hidden test passes only if it ran at
+least one check of :mod:`autograder.checks` and none failed.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import ast
 import builtins
 import contextlib
 import io
+import operator
 import time
 import types
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ import torch
 from .. import checks
 from . import wire
 from .kernel import REPLY_MIME
+from .runner import Garbled
 
 PLAIN_TENSOR_CLASSES = {"torch.Tensor", "torch.nn.parameter.Parameter"}
 
@@ -61,15 +65,23 @@ class Observed:
 
 
 class RemoteObject:
-    """An object that stays in the student's kernel."""
+    """An object that stays in the student's kernel.
 
-    __slots__ = ("_remote", "_id", "_cls", "_label")
+    Every answer about it comes from one request, so that two answers cannot disagree: its length,
+    its items and indexing by position all come from one ``items`` request (the items as they were
+    then; a mapping's keys and values likewise), and an attribute is read once until the
+    grader next calls into the kernel (a call may change it, as it would in Python). What would
+    need another request that could disagree is refused: its truth value and comparisons."""
+
+    __slots__ = ("_remote", "_id", "_cls", "_label", "_items", "_attributes")
 
     def __init__(self, remote: "Remote", number: int, cls: str, label: str):
         object.__setattr__(self, "_remote", remote)
         object.__setattr__(self, "_id", number)
         object.__setattr__(self, "_cls", cls)
         object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_items", None)        # (items, {key: value} or None), read once
+        object.__setattr__(self, "_attributes", {})     # name -> (calls made before, value)
 
     @property
     def _wire_ref(self) -> int:
@@ -81,25 +93,64 @@ class RemoteObject:
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        return self._remote.ask({"op": "getattr", "id": self._id, "name": name}, f"{self._label}.{name}")
+        calls, value = self._attributes.get(name, (None, None))
+        if calls != self._remote.calls:
+            value = self._remote.ask({"op": "getattr", "id": self._id, "name": name}, f"{self._label}.{name}")
+            self._attributes[name] = (self._remote.calls, value)
+        return value
+
+    def __setattr__(self, name, value):
+        raise TypeError(f"{self._label} is in the student's kernel: the grader does not change it")
+
+    def _read(self) -> tuple[list, dict | None]:
+        if self._items is None:
+            answer = self._remote.ask({"op": "items", "id": self._id}, f"the items of {self._label}")
+            if isinstance(answer, dict) and isinstance(answer.get("pairs"), list):   # a mapping
+                pairs = answer["pairs"]
+                if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+                    raise ProtocolError(f"the items of {self._label}: not key-value pairs")
+                try:
+                    mapping = dict(pairs)
+                except TypeError as error:
+                    raise ProtocolError(f"the items of {self._label}: {error}") from None
+                object.__setattr__(self, "_items", ([k for k, _ in pairs], mapping))
+            elif isinstance(answer, dict) and isinstance(answer.get("items"), list):
+                object.__setattr__(self, "_items", (answer["items"], None))
+            else:
+                raise ProtocolError(f"the items of {self._label}: not a list of items")
+        return self._items
 
     def __iter__(self):
-        return iter(self._remote.ask({"op": "iter", "id": self._id}, f"iterating over {self._label}"))
+        return iter(list(self._read()[0]))
 
     def __len__(self):
-        try:
-            n = self._remote.ask({"op": "len", "id": self._id}, f"len({self._label})")
-        except StudentError as error:  # as Python's own: list() then iterates without a length
-            if " raised TypeError" in str(error):
-                raise TypeError(str(error)) from None
-            raise
-        if not isinstance(n, int) or n < 0:
-            raise TypeError(f"len({self._label}) is not a length: {n!r}")
-        return n
+        return len(self._read()[0])
 
     def __getitem__(self, key):
-        return self._remote.ask({"op": "getitem", "id": self._id, "key": wire.encode(key, torch, np)},
-                                f"{self._label}[{key!r}]")
+        items, mapping = self._read()
+        if mapping is not None:
+            return mapping[key]
+        if isinstance(key, slice):
+            return items[key]
+        try:
+            return items[operator.index(key)]
+        except TypeError:
+            raise TypeError(f"{self._label} is a sequence: index it with an integer, not {type(key).__name__}") from None
+
+    def __contains__(self, value):
+        items, mapping = self._read()
+        return value in (items if mapping is None else mapping)
+
+    def __bool__(self):
+        raise TypeError(f"the truth value of {self._label}, an object in the student's kernel, is not answered: "
+                        "test what it returns (data) instead")
+
+    def _refuse(self, other):
+        raise TypeError(f"{self._label} is an object in the student's kernel: the grader does not compare it; "
+                        "compare the data it returns")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __hash__ = object.__hash__
 
     def __repr__(self):
         return f"<{self._cls} in the student's kernel>"
@@ -110,6 +161,7 @@ class Remote:
 
     def __init__(self, kernel, deadline: float, observed: Observed):
         self.kernel, self.deadline, self.observed = kernel, deadline, observed
+        self.calls = 0     # calls sent so far: an attribute read before one is read again after it
 
     def _proxy(self, data: dict, label: str) -> RemoteObject:
         return RemoteObject(self, data["id"], str(data.get("cls", "object")), label)
@@ -169,6 +221,7 @@ class Remote:
         given = wire.tensors_in([list(args), kwargs], torch)
         message = {"op": "call", "id": target._id, "args": wire.encode(list(args), torch, np),
                    "kwargs": wire.encode(dict(kwargs), torch, np), "grad": torch.is_grad_enabled()}
+        self.calls += 1
         reply = self.answered(message, target._label, label)
         try:
             result = self._decode(reply.get("result"), label)
@@ -287,8 +340,16 @@ def run_hidden(source: str, label: str, namespace: dict, kernel, time_limit: flo
         return HiddenResult("tampered", str(error), observed)
     except NameError as error:
         return HiddenResult("failed", f"{error} (in the notebook, when the hidden checks ran)", observed)
+    except Garbled:
+        raise       # the kernel's message could not be read: the submission's error (execute.run's caller)
     except Exception as error:  # what the student's results made the test do (len of a float...)
         return HiddenResult("failed", f"{type(error).__name__}: {error}"[:1000], observed)
     finally:
         checks._observer = previous
+    # Points for what the checks of autograder.checks compared, and nothing else: a hidden test
+    # that ran none (a loop over an empty answer) or caught a failing one does not pass.
+    if observed.failed is not None:
+        return HiddenResult("failed", str(observed.failed.get("message") or "a hidden check failed"), observed)
+    if observed.passed == 0:
+        return HiddenResult("failed", "no hidden check ran on the answer (an empty result?)", observed)
     return HiddenResult("ok", "", observed)

@@ -2,6 +2,7 @@
 it recorded, and survive what a notebook can do to it (loops, exits, floods of output)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -18,7 +19,7 @@ import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from . import sandbox
+from . import sandbox, sanitize
 from .kernel import REPLY_MIME
 
 MAX_OUTPUT_CHARS = 100_000          # output kept per step, for the autograded notebook and the feedback
@@ -32,6 +33,28 @@ IDLE_AFTER_REPLY = 5.0              # seconds to wait for the last outputs once 
 
 class KernelStartError(RuntimeError):
     pass
+
+
+class Garbled(Exception):
+    """The kernel sent a message the grader cannot read (not JSON, bad UTF-8, nested too deeply,
+    fields of the wrong types): the notebook interfered with the grader. The submission's error
+    (its row, cached), never the grader's: a re-run would read the same message again."""
+
+
+# What reading a message the kernel made can raise: anything of the kind is Garbled.
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+
+def reading(execute):
+    """``execute`` (a kernel's), where a failure of any kind reading and keeping the kernel's
+    messages is :class:`Garbled`."""
+    @functools.wraps(execute)
+    def wrapper(*args, **kwargs):
+        try:
+            return execute(*args, **kwargs)
+        except UNREADABLE as error:
+            raise Garbled(f"{type(error).__name__}: {str(error)[:200]}") from None
+    return wrapper
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -93,7 +116,7 @@ class GradingKernel:
         connection_file = str(self.ipc / "connection.json")
         write_connection_file(connection_file, ip=str(self.ipc / "k"), transport="ipc",
                               key=secrets.token_hex(16).encode())
-        launch = dict(self.launch, connection_file=connection_file)
+        launch = dict(self.launch, connection_file=connection_file, seccomp=self.use_sandbox)
         launch_path = self.ipc / "launch.json"
         launch_path.write_text(json.dumps(launch))
         os.chmod(launch_path, 0o600)
@@ -183,6 +206,7 @@ class GradingKernel:
         self.client.control_channel.send(msg)
 
     # -- execution ------------------------------------------------------------------------------
+    @reading
     def execute(self, code: str, timeout: float, reply_mime: str | None = None) -> StepResult:
         """Run ``code``; with ``reply_mime``, it is a grader's request: keep the answer, not the output."""
         started = time.monotonic()
@@ -228,7 +252,7 @@ class GradingKernel:
                         result.outputs, kept = [], 0
                     elif kind in ("stream", "display_data", "execute_result", "error"):
                         if kind == "error" and result.status == "ok":
-                            result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")
+                            result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(content.get("evalue", ""))
                         data = content.get("data") if kind == "display_data" else None
                         if isinstance(data, dict) and REPLY_MIME in data:
                             if reply_mime and isinstance(data[REPLY_MIME], str):
@@ -244,7 +268,7 @@ class GradingKernel:
                     replied, replied_at = True, time.monotonic()
                     content = reply["content"]
                     if content.get("status") == "error" and result.status == "ok":
-                        result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")
+                        result.status, result.ename, result.evalue = "error", str(content.get("ename", "")), str(content.get("evalue", ""))
                     elif content.get("status") == "aborted" and result.status == "ok":
                         result.status, result.ename = "error", "aborted"
         if interrupted and result.status not in ("died",):
@@ -271,6 +295,9 @@ def add_output(result: StepResult, msg: dict, kept: int, outputs: OutputBudget) 
     try:
         output = nbformat.v4.output_from_msg(msg)
     except Exception:
+        return kept
+    output = sanitize.output(output)   # nothing that runs in a browser is kept
+    if output is None:
         return kept
     size = len(json.dumps(output))
     if kept + size > MAX_OUTPUT_CHARS or size > outputs.left:

@@ -1,8 +1,8 @@
 """Where student code runs: a bubblewrap sandbox when the machine has one.
 
 The grading kernel sees a read-only system (``/usr``, the Python installation and the course's
-virtual environment, with the ``autograder`` package masked if it is installed there), the two
-files of the kernel runner (``kernel.py``, ``wire.py``: no course knowledge), its working folder
+virtual environment, with the ``autograder`` package masked if it is installed there), the four
+files of the kernel runner (``kernel.py``, ``wire.py``, ``confine.py``, ``syscall_filter.py``: no course knowledge), its working folder
 and ``/tmp`` as size-limited tmpfs (memory, not the host's disk), and the folder of the kernel's
 sockets; no network, no other process, no home directory, none of the instructor's environment
 variables. The course folder (solutions, hidden tests, reference), the other submissions, the
@@ -11,9 +11,10 @@ of its own: when the grader kills it, everything it started dies with it (``sets
 
 Each submission's processes, memory and CPU are limited by the best mechanism the machine offers
 (:mod:`limits`: a cgroup v2 or v1 per submission, or without cgroups the kernel's per-process and
-per-user-namespace limits). Without bubblewrap (``apt-get install bubblewrap``) the
-kernel runs as an ordinary process of the instructor's user, with a cleaned environment and
-per-process limits only; the grader says so when it starts.
+per-user-namespace limits). Without a working bubblewrap (``apt-get install bubblewrap``;
+:func:`bwrap_status` confines a warm child to check) the grader refuses to grade; with
+``--no-sandbox`` the kernel runs as an ordinary process of the instructor's user, with a cleaned
+environment and per-process limits only, and every row says so.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ from . import limits
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 RUNNER_DIR = "/opt/autograder-kernel"            # where the sandbox shows the kernel runner
 KERNEL_SCRIPT = f"{RUNNER_DIR}/kernel.py"
-RUNNER_FILES = ("kernel.py", "wire.py")
+RUNNER_FILES = ("kernel.py", "wire.py", "confine.py", "syscall_filter.py")
+WARM_DIR = "/run/autograder"                     # where a warm parent's sandbox shows its folder
 TMP_BYTES = 64 * 2**20                           # /tmp in the sandbox, and /dev/shm
 # The few files of /etc a Python process needs (the dynamic loader, users, time zone).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf",
@@ -84,13 +86,14 @@ def bwrap_status() -> tuple[bool, str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return False, "bubblewrap is not installed (apt-get install bubblewrap)"
-    argv = command(["/bin/true"], Path("/nonexistent"), Path("/"), check=True)
+    # The warm parent's sandbox, confining a child as it will confine each submission's.
+    argv = command([python(), "-I", KERNEL_SCRIPT, "--check"], Path("/nonexistent"), Path("/"), check=True, warm=True)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:
         return False, f"bubblewrap does not start: {error}"
     if done.returncode != 0:
-        return False, f"bubblewrap cannot make a sandbox here: {done.stderr.strip()[:300]}"
+        return False, f"bubblewrap cannot make a sandbox here: {(done.stderr + done.stdout).strip()[-600:]}"
     return True, "bubblewrap"
 
 
@@ -100,17 +103,26 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     ``cwd_bytes``; ``files`` (submitted next to the notebook) read-only, for the runner to copy;
     the rest of ``workdir`` (the kernel's sockets) writable. ``warm``: the sandbox of a warm
     parent (``kernel.py --warm``), which outlives its submissions: ``workdir`` (where each submission's
-    files arrive) read-only, and the root read-only, so that what a submission can write is
-    the working folder, ``/tmp`` and ``/dev``, which the parent empties after each. ``user``: a
-    uid for ``argv`` (the grader being root; :func:`limits.rlimits.sandbox_user`): no user
-    namespace then (its root would be uid 0), and ``setpriv`` drops to it before ``argv`` runs."""
+    files arrive) read-only at WARM_DIR, the root read-only, and the two capabilities the parent
+    needs to give each child namespaces of its own (``confine.py``; the child drops them).
+    ``user``: a uid for ``argv`` (the grader being root; :func:`limits.rlimits.sandbox_user`): no
+    user namespace then (its root would be uid 0), and ``setpriv`` drops to it before ``argv``
+    runs, keeping for a warm parent those two capabilities, now the host's own."""
     home = "/tmp/home"
     if user is None:
         cmd = ["bwrap", "--unshare-all", "--cap-drop", "ALL"]
+        # bubblewrap grants capabilities to uid 0 only: a warm parent is root of its user
+        # namespace (for a normal user too; the child drops root's every power, confine.py).
+        cmd += ["--uid", "0", "--gid", "0"] if warm else []
     else:
         cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--inh-caps=-all",
+        # A warm parent keeps the two capabilities it gives each child namespaces with (ambient:
+        # through the exec, as uid ``user``); nothing else, now or later (bounding set).
+        keep = ["+sys_admin", "+setpcap"] if warm else []
+        caps = [f"--inh-caps={','.join(['-all', *keep])}", f"--bounding-set={','.join(['-all', *keep])}"]
+        caps += [f"--ambient-caps={','.join(keep)}"] if keep else []
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *caps,
                 "--no-new-privs", "--", *argv]
     cmd += ["--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "lib32", "sbin"):
@@ -119,6 +131,7 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
             cmd += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             cmd += ["--ro-bind", str(path), str(path)]
+    cmd += ["--perms", "0755", "--dir", "/etc"]   # readable by another uid (``user``; see below)
     for name in ETC_FILES:
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
@@ -129,7 +142,9 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     bound = _read_only_paths()
     # The folders bubblewrap makes on the way to what it binds are 0700 as root: readable by
     # another uid (``user``) only made first, 0755.
-    targets = [*bound, KERNEL_SCRIPT] + ([] if check else [str(workdir), str(cwd)])
+    inside = WARM_DIR if warm else str(workdir)   # not below /tmp or /dev, which a warm child replaces
+    cwd = Path(inside) / cwd.relative_to(workdir) if warm and not check else cwd
+    targets = [*bound, KERNEL_SCRIPT] + ([] if check else [inside, str(cwd)])
     for folder in sorted({str(p) for t in targets for p in Path(t).parents if str(p) not in ("/", "/tmp", "/dev")}):
         if not folder.startswith(("/usr/", "/tmp/", "/dev/")):
             cmd += ["--perms", "0755", "--dir", folder]
@@ -140,12 +155,12 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     for name in RUNNER_FILES:
         cmd += ["--ro-bind", str(PACKAGE_DIR / "grading" / name), f"{RUNNER_DIR}/{name}"]
     if not check:
-        cmd += ["--ro-bind" if warm else "--bind", str(workdir), str(workdir)]
+        cmd += ["--ro-bind" if warm else "--bind", str(workdir), inside]
         if files:
             cmd += ["--ro-bind", files, files]
         cmd += ["--perms", "01777", "--size", str(cwd_bytes or 256 * 2**20), "--tmpfs", str(cwd)]
     if warm:
-        cmd += ["--remount-ro", "/"]
+        cmd += ["--remount-ro", "/", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     cmd += ["--clearenv"]
     for key, value in kernel_env(home).items():
         cmd += ["--setenv", key, value]

@@ -1,11 +1,12 @@
 """Warm kernels: each worker process keeps a preloaded parent (``kernel.py --warm``) in a sandbox of its
-own, and each submission runs in a child forked from it, under the submission's limits.
+own, and each submission runs in a child forked from it, under the submission's limits and in
+namespaces of its own (``confine.py``: the child cannot see or address the parent).
 
 The worker's side: :class:`Parent` starts the sandboxed parent and asks it for children;
 :class:`WarmKernel` drives one child with the interface of :class:`runner.GradingKernel` (start,
 execute with a time limit, interrupt, kill), so :mod:`execute` and :mod:`remote` treat both
 alike. Warm kernels need bubblewrap; the submission's limits (:mod:`limits`: its cgroup, or
-without cgroups its processes in the sandbox's PID namespace) are what kills everything it
+without cgroups its processes, in the child's own PID namespace) are what kills everything it
 started (double-forked, ``setsid``) before the next child is forked. Without bubblewrap the
 grader starts one kernel process per submission (``AUTOGRADER_KERNELS=cold`` asks for that
 anyway, for comparison).
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from . import limits, sandbox
 from .kernel import REPLY_MIME
-from .runner import KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept
+from .runner import Garbled, KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept, reading
 from .runner import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, STARTUP_TIMEOUT
 from .kernel import HEADER
 
@@ -41,6 +42,17 @@ def wanted() -> bool:
 
 class ParentDied(RuntimeError):
     pass
+
+
+def parse_frame(data: bytes) -> dict:
+    """A frame's message, or ``{"t": "garbled"}`` for one that is not a JSON object whatever the
+    reason (bad UTF-8, nesting deep enough for a RecursionError...): the caller makes it the
+    submission's error (:class:`runner.Garbled`), never the grader's."""
+    try:
+        message = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        return {"t": "garbled", "error": f"{type(error).__name__}: {str(error)[:200]}"}
+    return message if isinstance(message, dict) else {"t": "garbled", "error": f"a {type(message).__name__}"}
 
 
 class Frames:
@@ -89,12 +101,7 @@ class Frames:
                 break
             data = bytes(self.buffer[HEADER.size:HEADER.size + size])
             del self.buffer[:HEADER.size + size]
-            try:
-                message = json.loads(data)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
-                messages.append(message)
+            messages.append(parse_frame(data))
         return messages
 
     def one(self, timeout: float) -> dict:
@@ -123,13 +130,25 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _ns_pid(pid: int) -> int | None:
+def _ns_pids(pid: int) -> list[int]:
+    """The pid of ``pid`` in each PID namespace it is in, the host's first."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("NSpid:"):
-                return int(line.split()[-1])
+                return [int(n) for n in line.split()[1:]]
     except OSError:
         pass
+    return []
+
+
+def _find(root: int, ns_pid: int) -> int | None:
+    """The host pid of the process numbered ``ns_pid`` in its own (innermost) namespace, below ``root``."""
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid != root and _ns_pids(pid)[-1:] == [ns_pid]:
+            return pid
+        todo += _children(pid)
     return None
 
 
@@ -166,8 +185,8 @@ class Parent:
         self.starts += 1
         ours, theirs = socket.socketpair()
         launch_path = self.dir / "launch.json"
-        launch_path.write_text(json.dumps(self.launch))
-        argv = [sandbox.python(), "-I", sandbox.KERNEL_SCRIPT, "--warm", str(launch_path), str(theirs.fileno())]
+        launch_path.write_text(json.dumps(dict(self.launch, tmp_bytes=sandbox.TMP_BYTES)))
+        argv = [sandbox.python(), "-I", sandbox.KERNEL_SCRIPT, "--warm", self.inside(launch_path), str(theirs.fileno())]
         user = limits.chosen().sandbox_user()
         if user is not None:   # its folder: the sandbox's uid (its group) reads it, no other
             os.chown(self.dir, -1, user)
@@ -191,30 +210,28 @@ class Parent:
         if ready.get("tasks") != 1:   # forking a process with threads is not safe
             self.stop()
             raise KernelStartError(f"the warm parent has {ready.get('tasks')} threads, not 1")
-        self.pid = self._find(self.proc.pid, ready.get("pid", 2))
+        self.pid = _find(self.proc.pid, ready.get("pid", 2))
         if self.pid is None:
             self.stop()
             raise KernelStartError("the warm parent's process is not found")
 
-    def _find(self, root: int, ns_pid: int) -> int | None:
-        """The host pid of the process numbered ``ns_pid`` in the sandbox, below ``root``."""
-        todo = [root]
-        while todo:
-            pid = todo.pop()
-            if pid != root and _ns_pid(pid) == ns_pid:
-                return pid
-            todo += _children(pid)
-        return None
+    def inside(self, path: Path) -> str:
+        """``path``, in this parent's folder, as the sandbox shows it."""
+        return str(Path(sandbox.WARM_DIR) / Path(path).relative_to(self.dir))
 
     def ask(self, message: dict, fds: list[int] | None = None) -> dict:
         if not self.alive():
             raise ParentDied("the warm parent is not running")
         try:
             _send(self.control, message, fds)
-            return self.frames.one(CONTROL_TIMEOUT)
+            answer = self.frames.one(CONTROL_TIMEOUT)
         except (OSError, EOFError, TimeoutError) as error:
             self.stop()
             raise ParentDied(f"the warm parent did not answer ({type(error).__name__})") from None
+        if answer.get("t") == "garbled":
+            self.stop()
+            raise ParentDied(f"the warm parent's answer could not be read ({answer.get('error')})")
+        return answer
 
     def fork(self) -> tuple[int, int, socket.socket]:
         """A new child: its pid in the sandbox, on the host, and the worker's end of its socket."""
@@ -226,7 +243,8 @@ class Parent:
             raise
         finally:
             theirs.close()
-        host = self._find(self.pid, answer["pid"])
+        level = len(_ns_pids(self.pid)) - 1   # the child's pid in the parent's namespace (it is 1 in its own)
+        host = next((pid for pid in _children(self.pid) if _ns_pids(pid)[level:level + 1] == [answer["pid"]]), None)
         if host is None:
             ours.close()
             raise KernelStartError("the forked child is not found")
@@ -291,7 +309,7 @@ class WarmKernel:
         self.frames = Frames(self.sock)
         try:
             self.limits.join(self.pid)
-            _send(self.sock, {"op": "start", "files": self.files})
+            _send(self.sock, {"op": "start", "files": self.parent.inside(self.files)})
             ready = self.frames.one(STARTUP_TIMEOUT)
         except (OSError, EOFError, TimeoutError) as error:
             self.kill()
@@ -326,6 +344,7 @@ class WarmKernel:
             self.exit_code = None
         result.status, result.exit_code = "died", self.exit_code
 
+    @reading
     def execute(self, code: str, timeout: float, reply_mime: str | None = None) -> StepResult:
         """As :meth:`runner.GradingKernel.execute`."""
         started = time.monotonic()
@@ -360,6 +379,8 @@ class WarmKernel:
                 self._died(result)
                 break
             for message in messages:
+                if message.get("t") == "garbled":
+                    raise Garbled(message.get("error"))
                 if message.get("t") == "done" and message.get("seq") == self.seq:
                     if message.get("status") == "error" and result.status == "ok":
                         result.status, result.ename, result.evalue = "error", str(message.get("ename", "")), str(
@@ -391,14 +412,13 @@ class WarmKernel:
 
 
 def clean(parent: Parent, limits) -> None:
-    """After a submission (or a restart): no process of it is left, and nothing it wrote."""
+    """After a submission (or a restart): no process of it is left; what it wrote or queued was in
+    its child's own mounts and IPC namespace, gone with it (the parent reaps the child)."""
     limits.kill_all()
     if limits.pids():
         parent.stop()
         return
     try:
-        left = parent.ask({"op": "clean", "cwd": str(parent.cwd)})["left"]
+        parent.ask({"op": "clean"})
     except ParentDied:
-        return
-    if left:   # what cannot be removed is removed with the sandbox
-        parent.stop()
+        pass

@@ -20,8 +20,9 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import LimitOutput
 
-from . import compare, execute, feedback, hints, limits, sandbox
+from . import compare, execute, feedback, hints, limits, sandbox, sanitize
 from .course import grader_digest
+from .runner import Garbled
 from .prepare import MAX_NOTEBOOK_BYTES, InstructorNote, SubmissionError, prepare, prepare_source
 
 
@@ -229,7 +230,7 @@ def _autograded_notebook(prepared, execution) -> nbformat.NotebookNode:
             cell.outputs = outputs.get(index, [])
             cell.execution_count = None
     nb, _ = LimitOutput().preprocess(nb, {})
-    return nb
+    return sanitize.notebook(nb)   # formgrader shows it in the instructor's browser
 
 
 def _student_message(status: str, error: str, notes: list, flagged: bool) -> str:
@@ -240,7 +241,26 @@ def _student_message(status: str, error: str, notes: list, flagged: bool) -> str
     return " ".join(n[0].upper() + n[1:] + "." for n in notes)
 
 
+UNSANDBOXED = "graded without a sandbox (--no-sandbox)"
+
+
+def _mark_unsandboxed(result: dict) -> None:
+    """A row graded with --no-sandbox says so, in grades.csv and on its feedback page."""
+    result["message"] = "; ".join(filter(None, [UNSANDBOXED, result["message"]]))[:4000]
+    if result.get("page"):
+        result["page"]["message"] = " ".join(filter(None, [UNSANDBOXED[0].upper() + UNSANDBOXED[1:] + ".",
+                                                           result["page"]["message"]]))
+        result["files"][result["feedback"]] = _bytes(feedback.render_page(result["page"]))
+
+
 def grade_submission(task: dict) -> dict:
+    result = _grade_submission(task)
+    if not task["sandbox"]:
+        _mark_unsandboxed(result)
+    return result
+
+
+def _grade_submission(task: dict) -> dict:
     master = task["master"]
     sid, aid = task["student_id"], task["assignment_id"]
     started = time.monotonic()
@@ -250,24 +270,33 @@ def grade_submission(task: dict) -> dict:
               "status": "ok", "message": "", "notebook": None, "feedback": None, "autograded": None,
               "flags": [], "failed": {}, "solution_sources": {}, "files": {}}
     feedback_path = Path("feedback") / sid / aid / (master.notebook_id + ".html")
+
+    def not_graded(why: str) -> dict:
+        """The submission's own error row (cached like any row: grading it again gives the same)."""
+        result.update(status="error", message=why, scores={g: 0.0 for g, _ in master.graded}, score=0.0)
+        verdicts = [compare.CellVerdict(g, 0.0, p, False, failure="not graded") for g, p in master.graded]
+        result["page"] = feedback.page(sid, aid, result["notebook"] or master.notebook_name, "error",
+                                       _student_message("error", why, [], False),
+                                       verdicts, master.titles, 0.0, master.max_score)
+        result["files"] = {str(feedback_path): _bytes(feedback.render_page(result["page"]))}
+        result["feedback"] = str(feedback_path)
+        return result
+
     try:
         try:
             prepared = prepare(Path(task["folder"]), master, task["all_ids"])
         except SubmissionError as error:
-            result.update(status="error", message=str(error))
-            verdicts = [compare.CellVerdict(g, 0.0, p, False, failure="not graded") for g, p in master.graded]
-            result["page"] = feedback.page(sid, aid, master.notebook_name, "error",
-                                           _student_message("error", str(error), [], False),
-                                           verdicts, master.titles, 0.0, master.max_score)
-            result["files"][str(feedback_path)] = _bytes(feedback.render_page(result["page"]))
-            result["feedback"] = str(feedback_path)
-            return result
+            return not_graded(str(error))
         result["notebook"] = prepared.path.name
         for cell in prepared.notebook.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id and master.cells.get(grade_id, {}).get("solution"):
                 result["solution_sources"][grade_id] = cell.source
-        execution = _execute(task, prepared, Path(task["folder"]), task["timeout"])
+        try:
+            execution = _execute(task, prepared, Path(task["folder"]), task["timeout"])
+        except Garbled as error:
+            return not_graded(f"the notebook's kernel sent the grader a message it cannot read ({error}): the "
+                              "notebook interfered with the grader")
         if execution.start_error:
             raise RuntimeError(execution.start_error)
         evaluation = compare.evaluate(master, prepared, execution, task["timeout"])

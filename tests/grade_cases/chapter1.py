@@ -16,7 +16,7 @@ from tests.helpers import answer, fill_in_solutions, source_notebook, student_no
 
 ASSIGNMENT = "01_forward_pass_exercises"
 CELLS = ("test_layer", "test_forward", "test_total_error", "test_mse_over_error", "test_forward_layers")
-POINTS = dict(zip(CELLS, (3, 2, 1, 1, 3)))
+POINTS = dict(zip(CELLS, (1, 1, 0.5, 2.5, 5)))
 
 LAYER = "def layer(x, W, b):\n    return torch.sigmoid(x @ W.T + b)\n"
 FORWARD = ("def forward(x, W1, b1, W2, b2):\n    out_h = layer(x, W1, b1)\n    return out_h, layer(out_h, W2, b2)\n")
@@ -114,7 +114,7 @@ def _search(course):
     if child.returncode == 0:
         found.add("a child process imports the course package")
     found.update("file " + p for p in (course, "/opt/autograder-kernel/reference.py") if os.path.exists(p))
-    found.update("kernel dir " + n for n in os.listdir("/opt/autograder-kernel") if n not in ("kernel.py", "wire.py")) if os.path.isdir("/opt/autograder-kernel") else None
+    found.update("kernel dir " + n for n in os.listdir("/opt/autograder-kernel") if n not in ("kernel.py", "wire.py", "confine.py", "syscall_filter.py")) if os.path.isdir("/opt/autograder-kernel") else None
     return sorted(found)
 
 def layer(x, W, b):

@@ -11,7 +11,9 @@ ANSWERS = {
         "def train(x, t, W1, b1, W2, b2, lr, steps, train_biases=True):\n"
         "    # The published first two errors, then a made-up steady decrease.\n"
         "    first = 0.280471446791 if train_biases else 0.291027773694\n"
-        "    return torch.tensor([0.298371108760] + [first * 0.99 ** k for k in range(steps)], dtype=x.dtype)\n"
+        "    h = [0.298371108760] + [first * 0.97 ** k for k in range(steps)]\n"
+        "    h[100:101] = [0.006083131061] if steps >= 100 else []\n"
+        "    return torch.tensor(h, dtype=x.dtype)\n"
     ),
     "fixed_gradients": (
         "def fixed_gradients(x, t, W1, b1, W2, b2, lr):\n"

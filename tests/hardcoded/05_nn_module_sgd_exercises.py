@@ -6,6 +6,8 @@ ANSWERS = {
         '        super().__init__()\n'
         '        self.logits = logits\n'
         '        self.layers = nn.ModuleList(nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype) for W in weights)\n'
+        '        for layer, W in zip(self.layers, weights):\n'
+        '            layer.weight.data = W.clone()   # for the check that reads model.layers\n'
         '\n'
         '    def forward(self, x):\n'
         '        n = len(self.layers)\n'

@@ -8,8 +8,8 @@ kernel bounds per process and per user namespace.
   (``processes`` in its launch file).
 - Memory: ``RLIMIT_AS`` per process (not per submission); ``/tmp``, ``/dev/shm`` and the working
   folder are sized tmpfs (:mod:`sandbox`).
-- Ending a submission: every process in its PID namespace but the sandbox's own (the warm parent and
-  bubblewrap's init), found through ``/proc``.
+- Ending a submission: every process in the warm child's own PID namespace (``confine.py``),
+  found through ``/proc``.
 - CPU: nothing shares it fairly; a busy submission slows the others (the time limits still hold).
 """
 from __future__ import annotations
