@@ -363,6 +363,7 @@ class Stop(Exception):
 
 def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, use_sandbox, stream,
          scheduler=None, students=None, max_submission_mb=None) -> int:
+    from .grading import limits, warm
     from .grading import sandbox as sandbox_mod
 
     submissions = Path(submissions).resolve()
@@ -390,7 +391,11 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             print(f"python -m autograder grade: no sandbox can be made on this machine: {why}.\n"
                   f"No student was graded. What to do: {NO_SANDBOX_HELP}", file=stream)
             return 2
-    else:
+    # The first line: the tier this machine (and user) grades on, and what it lacks.
+    kernels = ("warm" if warm.wanted() else "cold (AUTOGRADER_KERNELS=cold)") if use_sandbox else "cold"
+    print(f"sandbox: {'bubblewrap' if use_sandbox else 'none'}; limits: {limits.describe()}; kernels: {kernels}",
+          file=stream)
+    if not use_sandbox:
         print(f"warning: {NO_SANDBOX_WARNING.format('runs')}", file=stream)
     rows = discover(submissions, course, assignment)
     only = _only_students(students, rows, submissions)
@@ -399,11 +404,6 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     state = out / ".autograder"
     (state / "results").mkdir(parents=True, exist_ok=True)
     (state / "trusted").mkdir(parents=True, exist_ok=True)
-
-    use_cgroups, why = sandbox_mod.Limits.available()
-    if not use_cgroups:
-        print(f"warning: {why}: memory, process and CPU limits apply per process, not per submission, and "
-              "processes a notebook starts outside the sandbox may outlive it", file=stream)
 
     # The assignments, as their source notebooks define them.
     masters, broken = {}, {}
@@ -425,7 +425,7 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
 
     settings = f"timeout={timeout}|memory={memory_gb}|sandbox={use_sandbox}"
     common = {"memory_bytes": int(memory_gb * 2**30), "file_bytes": 256 * 2**20, "timeout": timeout,
-              "sandbox": use_sandbox, "cgroups": use_cgroups}
+              "sandbox": use_sandbox}
 
     # What a previous run already graded, unchanged since.
     results: dict[tuple[str, str], dict] = {}

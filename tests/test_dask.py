@@ -173,10 +173,10 @@ def test_each_worker_starts_its_warm_parent_as_the_run_starts_and_keeps_it(clust
     parent starts before any task, and stays (bubblewrap kills its sandbox when the thread that
     started it ends: the starting thread must live as long as the worker)."""
     from autograder.grading import sandbox, worker
-    if not (sandbox.bwrap_status()[0] and sandbox.Limits.available()[0]):
-        pytest.skip("warm kernels need bubblewrap and cgroups")
+    if not sandbox.bwrap_status()[0]:
+        pytest.skip("warm kernels need bubblewrap")
     client = cluster["client"]
-    settings = {"memory_bytes": 3 * 2**30, "file_bytes": 2**28, "timeout": 30.0, "sandbox": True, "cgroups": True}
+    settings = {"memory_bytes": 3 * 2**30, "file_bytes": 2**28, "timeout": 30.0, "sandbox": True}
     client.run(worker.prestart, settings)
 
     def _warm_parent() -> int | None:   # run on a worker (sent by value): its ready parent's pid

@@ -53,7 +53,7 @@ def make_workdir(submission: Path | None, extra_files: Path | None, tmp_root: st
     (not notebooks, never through a symlink) and, over them, the assignment's own files, as
     nbgrader's autograde does; the kernel copies them into its working folder ``cwd/`` (in the
     sandbox a size-limited tmpfs). Under /dev/shm where there is one: what the kernel writes to
-    its sockets' folder is memory, charged to its cgroup, not the host's disk."""
+    its sockets' folder is memory (charged to its cgroup where it has one), not the host's disk."""
     workdir = Path(tempfile.mkdtemp(prefix=f"agr-{sandbox.owner_tag()}-", dir=work_root(tmp_root)))
     workdir.chmod(0o700)
     cwd, files = workdir / "cwd", workdir / "files"
@@ -89,10 +89,11 @@ def run(prepared: Prepared, launch: dict, timeout: float, use_sandbox: bool, wor
     """Run every step; hidden tests run here, in the grader, asking the kernel for answers. The
     notebook's whole run (cells, restarts, replays) gets ``budget`` seconds.
 
-    In a child of this worker's warm parent (:mod:`warm`) where there are a sandbox and a cgroup
-    (``limits``) and warm kernels are wanted; otherwise in a kernel process of its own. If the warm
-    parent dies during the run, or a child of it does not start, a new parent is started and the
-    notebook graded again, once: what breaks a parent never costs a student a row."""
+    In a child of this worker's warm parent (:mod:`warm`), under the submission's ``limits``
+    (:mod:`limits`), where there is a sandbox and warm kernels are wanted; otherwise in a kernel
+    process of its own. If the warm parent dies during the run, or a child of it does not start, a
+    new parent is started and the notebook graded again, once: what breaks a parent never costs a
+    student a row."""
     if not (use_sandbox and limits is not None and warm.wanted()):
         return _run(prepared, timeout, budget, limits,
                     lambda outputs: GradingKernel(workdir, cwd, dict(launch, files=str(workdir / "files")),

@@ -41,20 +41,27 @@ REPLY_MIME = "text/x-autograder-reply"
 MAX_STREAM_BYTES_PER_CELL = 1_000_000  # stdout/stderr beyond this, per cell, is dropped here already
 
 
-def _set_limits(memory_bytes: int, file_bytes: int) -> None:
+def _set_limits(memory_bytes: int, file_bytes: int, processes: int = 0) -> None:
+    """Soft and hard: a notebook cannot raise them again. ``processes``: where no cgroup counts
+    them (the grader's :mod:`limits.rlimits`), in this sandbox's user namespace."""
     for limit, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes),
-                         (resource.RLIMIT_CORE, 0)):
-        if value:
+                         (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, processes)):
+        if value or limit == resource.RLIMIT_CORE:
             soft, hard = resource.getrlimit(limit)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(limit, (value, hard))
+            resource.setrlimit(limit, (value, value))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
 
 
 def _copy_files(source: str | None, cwd: str) -> None:
     """The files submitted next to the notebook, into the (private, size-limited) working folder."""
-    if source and os.path.isdir(source):
-        shutil.copytree(source, cwd, dirs_exist_ok=True, symlinks=True)
+    if source and os.path.isdir(source):   # its entries: the folder itself may not be this uid's to chmod
+        for name in os.listdir(source):
+            path = os.path.join(source, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.copytree(path, os.path.join(cwd, name), dirs_exist_ok=True, symlinks=True)
+            else:
+                shutil.copy2(path, os.path.join(cwd, name), follow_symlinks=False)
 
 
 def make_server(shell, wire, torch, np):
@@ -208,7 +215,7 @@ def main(argv: list[str]) -> None:
     with open(launch_path) as f:
         launch = json.load(f)
     os.unlink(launch_path)
-    _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0))
+    _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0), launch.get("processes", 0))
     _copy_files(launch.get("files"), os.getcwd())
 
     wire, torch, np = _import_runtime()
@@ -407,7 +414,7 @@ def child(sock, launch: dict, shell, wire, torch, np, confine, seccomp_filter) -
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):               # not the parent's log: everything goes through the socket
             os.dup2(devnull, fd)
-        _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0))
+        _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0), launch.get("processes", 0))
         _copy_files(start.get("files"), os.getcwd())
         channel = Channel(sock)
         shell.channel = shell.display_pub.channel = shell.displayhook.channel = channel

@@ -98,7 +98,7 @@ class GradingKernel:
 
     def __init__(self, workdir: Path, cwd: Path, launch: dict, use_sandbox: bool, limits=None, outputs=None):
         self.workdir, self.cwd = workdir, cwd
-        self.limits = limits                # a per-submission cgroup (sandbox.Limits) or None
+        self.limits = limits                # the submission's limits (limits.chosen().Limits) or None
         self.outputs = outputs if outputs is not None else OutputBudget()
         self.ipc = workdir / "ipc"
         self.launch = launch

@@ -9,33 +9,33 @@ variables. The course folder (solutions, hidden tests, reference), the other sub
 gradebook and the output folder do not exist in it. The kernel is PID 1's child in a PID namespace
 of its own: when the grader kills it, everything it started dies with it (``setsid`` or not).
 
-Where the machine has cgroups the grader can write (v1 as root, as on the course's CI machines),
-each submission also gets a cgroup of its own (:class:`Limits`): memory for all its processes
-together, a number of processes, one CPU. Without a working bubblewrap (``apt-get install
-bubblewrap``; :func:`bwrap_status` confines a warm child to check) the grader refuses to grade;
-with ``--no-sandbox`` the kernel runs as an ordinary process of the instructor's user, with a
-cleaned environment and per-process limits only, and every row says so.
+Each submission's processes, memory and CPU are limited by the best mechanism the machine offers
+(:mod:`limits`: a cgroup v2 or v1 per submission, or without cgroups the kernel's per-process and
+per-user-namespace limits). Without a working bubblewrap (``apt-get install bubblewrap``;
+:func:`bwrap_status` confines a warm child to check) the grader refuses to grade; with
+``--no-sandbox`` the kernel runs as an ordinary process of the instructor's user, with a cleaned
+environment and per-process limits only, and every row says so.
 """
 from __future__ import annotations
 
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import autograder
+
+from . import limits
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 RUNNER_DIR = "/opt/autograder-kernel"            # where the sandbox shows the kernel runner
 KERNEL_SCRIPT = f"{RUNNER_DIR}/kernel.py"
 RUNNER_FILES = ("kernel.py", "wire.py", "confine.py", "syscall_filter.py")
 WARM_DIR = "/run/autograder"                     # where a warm parent's sandbox shows its folder
-TMP_BYTES = 64 * 2**20                           # /tmp in the sandbox
+TMP_BYTES = 64 * 2**20                           # /tmp in the sandbox, and /dev/shm
 # The few files of /etc a Python process needs (the dynamic loader, users, time zone).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf",
              "host.conf", "hosts", "mime.types")
@@ -98,27 +98,56 @@ def bwrap_status() -> tuple[bool, str]:
 
 
 def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, files: str | None = None,
-            cwd_bytes: int | None = None, warm: bool = False) -> list[str]:
+            cwd_bytes: int | None = None, warm: bool = False, user: int | None = None) -> list[str]:
     """``argv`` wrapped in bubblewrap: read-only system and Python; ``cwd`` a tmpfs of
     ``cwd_bytes``; ``files`` (submitted next to the notebook) read-only, for the runner to copy;
     the rest of ``workdir`` (the kernel's sockets) writable. ``warm``: the sandbox of a warm
     parent (``kernel.py --warm``), which outlives its submissions: ``workdir`` (where each submission's
     files arrive) read-only at WARM_DIR, the root read-only, and the two capabilities the parent
-    needs to give each child namespaces of its own (``confine.py``; the child drops them)."""
+    needs to give each child namespaces of its own (``confine.py``; the child drops them).
+    ``user``: a uid for ``argv`` (the grader being root; :func:`limits.rlimits.sandbox_user`): no
+    user namespace then (its root would be uid 0), and ``setpriv`` drops to it before ``argv``
+    runs, keeping for a warm parent those two capabilities, now the host's own."""
     home = "/tmp/home"
-    cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-           "--ro-bind", "/usr", "/usr"]
+    if user is None:
+        cmd = ["bwrap", "--unshare-all", "--cap-drop", "ALL"]
+        # bubblewrap grants capabilities to uid 0 only: a warm parent is root of its user
+        # namespace (for a normal user too; the child drops root's every power, confine.py).
+        cmd += ["--uid", "0", "--gid", "0"] if warm else []
+    else:
+        cmd = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+               "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        # A warm parent keeps the two capabilities it gives each child namespaces with (ambient:
+        # through the exec, as uid ``user``); nothing else, now or later (bounding set).
+        keep = ["+sys_admin", "+setpcap"] if warm else []
+        caps = [f"--inh-caps={','.join(['-all', *keep])}", f"--bounding-set={','.join(['-all', *keep])}"]
+        caps += [f"--ambient-caps={','.join(keep)}"] if keep else []
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *caps,
+                "--no-new-privs", "--", *argv]
+    cmd += ["--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "lib32", "sbin"):
         path = Path("/") / name
         if path.is_symlink():
             cmd += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             cmd += ["--ro-bind", str(path), str(path)]
+    cmd += ["--perms", "0755", "--dir", "/etc"]   # readable by another uid (``user``; see below)
     for name in ETC_FILES:
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--dir", home]
+    # Writable by every uid: the sandbox's may not be the grader's (``user``; then the kernel
+    # makes its home itself, to be able to empty /tmp).
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm",
+            "--perms", "01777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"] + (["--dir", home] if user is None else [])
     bound = _read_only_paths()
+    # The folders bubblewrap makes on the way to what it binds are 0700 as root: readable by
+    # another uid (``user``) only made first, 0755.
+    inside = WARM_DIR if warm else str(workdir)   # not below /tmp or /dev, which a warm child replaces
+    cwd = Path(inside) / cwd.relative_to(workdir) if warm and not check else cwd
+    targets = [*bound, KERNEL_SCRIPT] + ([] if check else [inside, str(cwd)])
+    for folder in sorted({str(p) for t in targets for p in Path(t).parents if str(p) not in ("/", "/tmp", "/dev")}):
+        if not folder.startswith(("/usr/", "/tmp/", "/dev/")):
+            cmd += ["--perms", "0755", "--dir", folder]
     for path in bound:
         cmd += ["--ro-bind", path, path]
     if any(str(PACKAGE_DIR).startswith(path + os.sep) for path in bound):
@@ -126,12 +155,10 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
     for name in RUNNER_FILES:
         cmd += ["--ro-bind", str(PACKAGE_DIR / "grading" / name), f"{RUNNER_DIR}/{name}"]
     if not check:
-        inside = WARM_DIR if warm else str(workdir)   # not below /tmp or /dev, which a warm child replaces
-        cwd = Path(inside) / cwd.relative_to(workdir) if warm else cwd
         cmd += ["--ro-bind" if warm else "--bind", str(workdir), inside]
         if files:
             cmd += ["--ro-bind", files, files]
-        cmd += ["--size", str(cwd_bytes or 256 * 2**20), "--tmpfs", str(cwd)]
+        cmd += ["--perms", "01777", "--size", str(cwd_bytes or 256 * 2**20), "--tmpfs", str(cwd)]
     if warm:
         cmd += ["--remount-ro", "/", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     cmd += ["--clearenv"]
@@ -139,107 +166,6 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
         cmd += ["--setenv", key, value]
     cmd += ["--chdir", str(cwd), *argv]
     return cmd
-
-
-class Limits:
-    """A cgroup (v1) per submission: memory, processes and CPU for all its processes together,
-    and a way to kill every one of them. ``Limits.available()`` says whether this machine lets
-    the grader make them (root, cgroup v1 controllers mounted, as on the course's CI machines)."""
-
-    CONTROLLERS = ("memory", "pids", "cpu")
-    ROOT = Path("/sys/fs/cgroup")
-
-    def __init__(self, name: str, memory_bytes: int, pids: int = 128, cpus: float = 1.0):
-        self.paths = []
-        for controller in self.CONTROLLERS:
-            path = self._base(controller) / name
-            path.mkdir(parents=True, exist_ok=True)
-            self.paths.append(path)
-        memory, pid_limit, cpu = self.paths
-        (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
-        swap = memory / "memory.memsw.limit_in_bytes"
-        if swap.exists():
-            try:
-                swap.write_text(str(memory_bytes))
-            except OSError:
-                pass
-        (pid_limit / "pids.max").write_text(str(pids))
-        period = int((cpu / "cpu.cfs_period_us").read_text())
-        (cpu / "cpu.cfs_quota_us").write_text(str(int(period * cpus)))
-
-    @classmethod
-    def existing(cls, name: str) -> "Limits":
-        """The cgroup ``name`` as it is (made by another process), to kill what it holds and remove it."""
-        limits = cls.__new__(cls)
-        limits.paths = [cls._base(controller) / name for controller in cls.CONTROLLERS]
-        return limits
-
-    @classmethod
-    def _base(cls, controller: str) -> Path:
-        """Our own cgroup of ``controller`` (the grader's limits stay inside its own)."""
-        own = ""
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            number, names, path = line.split(":", 2)
-            if controller in names.split(","):
-                own = path
-        return cls.ROOT / controller / own.lstrip("/") / "autograder"
-
-    @classmethod
-    @functools.lru_cache(maxsize=None)
-    def available(cls) -> tuple[bool, str]:
-        try:
-            probe = cls(f"probe-{os.getpid()}", 2**30)
-            probe.remove()
-        except (OSError, ValueError) as error:
-            return False, f"no cgroup v1 controllers the grader can write ({type(error).__name__}: {error})"
-        return True, "cgroups (memory, pids, cpu) per submission"
-
-    def wrap(self, argv: list[str]) -> list[str]:
-        """``argv``, started inside the cgroup: it joins before it runs, so everything it starts
-        (bubblewrap's sandbox included) is in it from the first instruction."""
-        join = " && ".join(f"echo $$ > '{path}/cgroup.procs'" for path in self.paths)
-        return ["/bin/sh", "-c", f'{join} && exec "$@"', "sh", *argv]
-
-    def join(self, pid: int) -> None:
-        """Move the process ``pid`` (not yet running student code) into this cgroup."""
-        for path in self.paths:
-            (path / "cgroup.procs").write_text(str(pid))
-
-    def pids(self) -> list[int]:
-        try:
-            return [int(p) for p in (self.paths[1] / "cgroup.procs").read_text().split()]
-        except OSError:
-            return []
-
-    def kill_all(self) -> None:
-        for _ in range(50):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.02)
-
-    def oom_killed(self) -> bool:
-        try:
-            return "oom_kill 0" not in (self.paths[0] / "memory.oom_control").read_text()
-        except OSError:
-            return False
-
-    def remove(self) -> None:
-        self.kill_all()
-        for path in self.paths:
-            for _ in range(50):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,13 +219,8 @@ def sweep_leftovers(roots: list[str]) -> list[str]:
             if path.name.startswith("agr-") and path.is_dir() and not path.is_symlink() and _dead_owner(path.name, namespace):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(str(path))
-    stale = set()
-    for controller in Limits.CONTROLLERS:
-        try:
-            stale.update(p.name for p in Limits._base(controller).iterdir() if p.is_dir())
-        except OSError:
-            continue
-    for name in sorted(n for n in stale if _dead_owner(n, namespace)):
-        Limits.existing(name).remove()
+    mechanism = limits.chosen()
+    for name in sorted(n for n in mechanism.names() if _dead_owner(n, namespace)):
+        mechanism.Limits.existing(name).remove()
         removed.append(name)
     return removed

@@ -1,14 +1,15 @@
 """Warm kernels: each worker process keeps a preloaded parent (``kernel.py --warm``) in a sandbox of its
-own, and each submission runs in a child forked from it, in the submission's cgroup and in
+own, and each submission runs in a child forked from it, under the submission's limits and in
 namespaces of its own (``confine.py``: the child cannot see or address the parent).
 
 The worker's side: :class:`Parent` starts the sandboxed parent and asks it for children;
 :class:`WarmKernel` drives one child with the interface of :class:`runner.GradingKernel` (start,
 execute with a time limit, interrupt, kill), so :mod:`execute` and :mod:`remote` treat both
-alike. Warm kernels need bubblewrap and cgroups: the cgroup is what kills everything a
-submission started (double-forked, ``setsid``) before the next child is forked; without them
-the grader starts one kernel process per submission, as before (``AUTOGRADER_KERNELS=cold``
-asks for that anyway, for comparison).
+alike. Warm kernels need bubblewrap; the submission's limits (:mod:`limits`: its cgroup, or
+without cgroups its processes, in the child's own PID namespace) are what kills everything it
+started (double-forked, ``setsid``) before the next child is forked. Without bubblewrap the
+grader refuses to grade; with ``--no-sandbox`` it starts one kernel process per submission
+(``AUTOGRADER_KERNELS=cold`` asks for that anyway, for comparison).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import sandbox
+from . import limits, sandbox
 from .kernel import REPLY_MIME
 from .runner import Garbled, KernelStartError, OutputBudget, StepResult, add_output, kill_group, not_kept, reading
 from .runner import INTERRUPT_GRACE, MAX_MESSAGE_BYTES, STARTUP_TIMEOUT
@@ -186,7 +187,11 @@ class Parent:
         launch_path = self.dir / "launch.json"
         launch_path.write_text(json.dumps(dict(self.launch, tmp_bytes=sandbox.TMP_BYTES)))
         argv = [sandbox.python(), "-I", sandbox.KERNEL_SCRIPT, "--warm", self.inside(launch_path), str(theirs.fileno())]
-        argv = sandbox.command(argv, self.dir, self.cwd, cwd_bytes=self.launch.get("cwd_bytes"), warm=True)
+        user = limits.chosen().sandbox_user()
+        if user is not None:   # its folder: the sandbox's uid (its group) reads it, no other
+            os.chown(self.dir, -1, user)
+            self.dir.chmod(0o750)
+        argv = sandbox.command(argv, self.dir, self.cwd, cwd_bytes=self.launch.get("cwd_bytes"), warm=True, user=user)
         log = open(self.dir / "parent.log", "wb")
         try:
             self.proc = subprocess.Popen(argv, cwd="/", env=sandbox.kernel_env("/tmp/home"), stdin=subprocess.DEVNULL,
@@ -264,12 +269,13 @@ _parents: dict[tuple, Parent] = {}
 def parent_for(launch: dict, tmp_root: str | None) -> Parent:
     """This worker process's parent for these limits (started as the run starts, by
     :func:`worker.prestart`, or else when first needed)."""
-    key = (launch.get("memory_bytes"), launch.get("file_bytes"), launch.get("cwd_bytes"), tmp_root)
+    names = ("memory_bytes", "file_bytes", "cwd_bytes", "processes")
+    key = (*(launch.get(k) for k in names), tmp_root)
     if key not in _parents:
         for old in _parents.values():
             old.remove()
         _parents.clear()
-        _parents[key] = Parent({k: launch.get(k) for k in ("memory_bytes", "file_bytes", "cwd_bytes")}, tmp_root)
+        _parents[key] = Parent({k: launch.get(k) for k in names}, tmp_root)
         multiprocessing.util.Finalize(_parents[key], _parents[key].remove, exitpriority=10)
     return _parents[key]
 
@@ -298,7 +304,7 @@ class WarmKernel:
         self.seq = 0
 
     def start(self) -> None:
-        """Fork; put the child in the submission's cgroup; only then let it run."""
+        """Fork; put the child under the submission's limits; only then let it run."""
         self.ns_pid, self.pid, self.sock = self.parent.fork()
         self.frames = Frames(self.sock)
         try:
@@ -320,7 +326,7 @@ class WarmKernel:
             os.kill(self.pid, signal.SIGINT)
 
     def kill(self) -> None:
-        """Kill the child and everything it started (its cgroup), and learn its exit code."""
+        """Kill the child and everything it started (its limits'), and learn its exit code."""
         if self.sock is None:
             return
         self.sock.close()

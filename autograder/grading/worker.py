@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import LimitOutput
 
-from . import compare, execute, feedback, hints, sandbox, sanitize
+from . import compare, execute, feedback, hints, limits, sandbox, sanitize
 from .course import grader_digest
 from .runner import Garbled
 from .prepare import MAX_NOTEBOOK_BYTES, InstructorNote, SubmissionError, prepare, prepare_source
@@ -149,11 +149,13 @@ def _check_worker(bundle: dict, settings: dict) -> None:
 
 
 def _launch(task: dict) -> dict:
-    # With a cgroup holding all the submission's processes to memory_bytes, each process gets 3/4
-    # of it as address space: one that allocates too much fails with MemoryError (a clear message)
-    # before the cgroup is full (where the kernel reclaims for seconds, then kills).
-    per_process = task["memory_bytes"] * 3 // (4 if task.get("cgroups") else 3)
-    return {"memory_bytes": per_process, "file_bytes": task["file_bytes"], "cwd_bytes": task["file_bytes"]}
+    """What each kernel process limits itself to, as the machine's mechanism of limits says
+    (:mod:`limits`); no count of processes outside a sandbox (it would count all the user's)."""
+    launch = dict(limits.chosen().process_limits(task["memory_bytes"]), file_bytes=task["file_bytes"],
+                  cwd_bytes=task["file_bytes"])
+    if not task["sandbox"]:
+        launch.pop("processes", None)
+    return launch
 
 
 _runs = 0
@@ -167,11 +169,11 @@ def prestart(settings: dict) -> None:
     import threading
 
     from . import warm
-    if not (settings["sandbox"] and settings["cgroups"] and sandbox.Limits.available()[0] and warm.wanted()):
+    if not (settings["sandbox"] and warm.wanted()):
         return
 
     def start() -> None:
-        parent = warm.parent_for(_launch(dict(settings, cgroups=True)), execute.work_root())
+        parent = warm.parent_for(_launch(settings), execute.work_root())
         with parent.lock:
             if not parent.alive():
                 try:
@@ -185,21 +187,19 @@ def prestart(settings: dict) -> None:
 
 
 def _execute(task: dict, prepared, submission: Path | None, timeout: float):
-    """Run a prepared notebook in a fresh working folder and, where the machine allows, a cgroup
-    of its own; whatever the notebook started is killed and its files removed afterwards."""
+    """Run a prepared notebook in a fresh working folder under limits of its own (:mod:`limits`:
+    a cgroup where the machine allows); whatever the notebook started is killed and its files
+    removed afterwards."""
     global _runs
     _runs += 1
-    limits = None
-    if task.get("cgroups"):
-        limits = sandbox.Limits(f"{sandbox.owner_tag()}-{_runs}", task["memory_bytes"])
+    bounds = limits.chosen().Limits(f"{sandbox.owner_tag()}-{_runs}", task["memory_bytes"])
     workdir, cwd = execute.make_workdir(submission, Path(task["assignment_dir"]), task.get("tmp_root"))
     try:
-        execution = execute.run(prepared, _launch(task), timeout, task["sandbox"], workdir, cwd, limits=limits)
-        execution.oom = bool(limits and limits.oom_killed())
+        execution = execute.run(prepared, _launch(task), timeout, task["sandbox"], workdir, cwd, limits=bounds)
+        execution.oom = bounds.oom_killed()
         return execution
     finally:
-        if limits is not None:
-            limits.remove()
+        bounds.remove()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -362,9 +362,8 @@ def _grade_submission(task: dict) -> dict:
 # The tasks the main process submits to dask
 # ----------------------------------------------------------------------------------------------
 def _task(bundle: dict, settings: dict, assignment_dir: Path, **more) -> dict:
-    cgroups = settings["cgroups"] and sandbox.Limits.available()[0]  # this worker's machine decides
     return dict(settings, master=bundle["master"], all_ids=bundle["all_ids"], assignment_dir=str(assignment_dir),
-                cgroups=cgroups, **more)
+                **more)
 
 
 def solutions_task(bundle: dict, settings: dict) -> dict:
