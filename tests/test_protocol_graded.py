@@ -23,7 +23,8 @@ import nbformat
 import pytest
 
 from tests.grade_cases import chapter1
-from tests.helpers import answer, fill_in_solutions, make_course, source_notebook, student_notebook, write_submission
+from tests.helpers import (answer, fill_in_solutions, graded_cells, make_course, source_notebook, student_notebook,
+                           write_submission)
 from tests.test_grade import grade
 
 A1, A2 = chapter1.ASSIGNMENT, "02_chain_rule_exercises"
@@ -117,7 +118,8 @@ def test_the_victim_graded_after_every_attack_gets_every_point(attacked):
 
 def test_a_lying_sequence_earns_nothing(attacked):
     row = attacked.rows[("4_lying_sequence", A2)]
-    assert row["test_w5_factors"] == "0" and float(row["score"]) == float(row["max_score"]) - 2, row
+    w5_points = graded_cells(nbformat.read(source_notebook(A2), 4))["test_w5_factors"]["points"]
+    assert row["test_w5_factors"] == "0" and float(row["score"]) == float(row["max_score"]) - w5_points, row
 
 
 def test_an_unreadable_frame_is_the_submissions_cached_error(attacked):
