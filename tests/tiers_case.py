@@ -143,7 +143,7 @@ def main() -> None:
     report["daemon"] = grade(DAEMON)
     report["correct_after"] = grade(CORRECT)
     report["child_privileges"] = grade(PRIVILEGES)["printed"]
-    report["parent_capabilities"] = [_status(p.pid)["CapEff"] for p in warm._parents.values()]
+    report["parent_capabilities"] = [p.pid and _status(p.pid)["CapEff"] for p in warm._parents.values()]
     report["parent_starts"] = [p.starts for p in warm._parents.values()]
     out = other.communicate(timeout=600)[0] if other else ""
     report["victim"] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]

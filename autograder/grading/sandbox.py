@@ -141,12 +141,12 @@ def command(argv: list[str], workdir: Path, cwd: Path, check: bool = False, file
             "--perms", "01777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"] + (["--dir", home] if user is None else [])
     bound = _read_only_paths()
     # The folders bubblewrap makes on the way to what it binds are 0700 as root: readable by
-    # another uid (``user``) only made first, 0755.
+    # another uid (``user``) only made first, 0755 (below /tmp too: an environment in /tmp/ci).
     inside = WARM_DIR if warm else str(workdir)   # not below /tmp or /dev, which a warm child replaces
     cwd = Path(inside) / cwd.relative_to(workdir) if warm and not check else cwd
     targets = [*bound, KERNEL_SCRIPT] + ([] if check else [inside, str(cwd)])
     for folder in sorted({str(p) for t in targets for p in Path(t).parents if str(p) not in ("/", "/tmp", "/dev")}):
-        if not folder.startswith(("/usr/", "/tmp/", "/dev/")):
+        if not folder.startswith(("/usr/", "/dev/")):
             cmd += ["--perms", "0755", "--dir", folder]
     for path in bound:
         cmd += ["--ro-bind", path, path]
