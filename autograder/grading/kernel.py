@@ -41,10 +41,21 @@ REPLY_MIME = "text/x-autograder-reply"
 MAX_STREAM_BYTES_PER_CELL = 1_000_000  # stdout/stderr beyond this, per cell, is dropped here already
 
 
+def _data_in_use() -> int:
+    """Bytes of private writable memory this process maps (VmData: heap, anonymous maps, the
+    libraries' data), which RLIMIT_DATA counts."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
+
+
 def _set_limits(memory_bytes: int, file_bytes: int, processes: int = 0) -> None:
-    """Soft and hard: a notebook cannot raise them again. ``processes``: where no cgroup counts
-    them (the grader's :mod:`limits.rlimits`), in this sandbox's user namespace."""
-    for limit, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes),
+    """Soft and hard: a notebook cannot raise them again. Called once torch is imported:
+    ``memory_bytes`` is what the notebook may allocate on top of what the process holds already
+    (RLIMIT_DATA, not the address space: PyPI's CUDA build of torch maps gigabytes of libraries,
+    and 800 MB of their data, even without a GPU). ``processes``: where no cgroup counts them (the
+    grader's :mod:`limits.rlimits`), in this sandbox's user namespace."""
+    memory = memory_bytes and memory_bytes + _data_in_use()
+    for limit, value in ((resource.RLIMIT_DATA, memory), (resource.RLIMIT_FSIZE, file_bytes),
                          (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, processes)):
         if value or limit == resource.RLIMIT_CORE:
             soft, hard = resource.getrlimit(limit)
@@ -215,10 +226,9 @@ def main(argv: list[str]) -> None:
     with open(launch_path) as f:
         launch = json.load(f)
     os.unlink(launch_path)
+    wire, torch, np = _import_runtime()
     _set_limits(launch.get("memory_bytes", 0), launch.get("file_bytes", 0), launch.get("processes", 0))
     _copy_files(launch.get("files"), os.getcwd())
-
-    wire, torch, np = _import_runtime()
     if launch.get("seccomp"):   # in the sandbox: before ipykernel starts its threads, so they have it too
         _beside("syscall_filter").build().load()
 

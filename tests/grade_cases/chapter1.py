@@ -129,7 +129,7 @@ def layer(x, W, b):
 
 # A notebook that harms the machine rather than the tests: none of it may outlive the notebook or
 # reach the host, and its answers are still graded. (The class is graded with --memory 2: 2 GB
-# for a submission's processes together where there are cgroups, 1 GB of address space each.)
+# for a submission's processes together where there are cgroups, 1.5 GB each may allocate.)
 SPINNER = """import os, subprocess, sys
 for _ in range(2):   # children in sessions of their own, spinning forever
     subprocess.Popen([sys.executable, "-c", "import itertools, os; os.setsid(); all(itertools.repeat(1))",

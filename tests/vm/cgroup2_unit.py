@@ -11,6 +11,7 @@ from autograder.grading import limits
 report = {"describe": limits.describe(), "chosen": limits.chosen().NAME}
 mechanism = limits.cgroup2
 group = mechanism.Limits("unit", 256 * 2**20, pids=32)
+report["base"] = str(group.path.parent)
 report["files"] = {f: (group.path / f).read_text().strip() for f in ("memory.max", "memory.swap.max", "pids.max",
                                                                         "cpu.max", "memory.oom.group")}
 # A fork bomb that goes on trying, and a memory hog beside it.

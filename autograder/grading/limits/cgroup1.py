@@ -15,7 +15,7 @@ PROCESSES = 128
 
 
 def process_limits(memory_bytes: int) -> dict:
-    # Each process gets 3/4 of the submission's memory as address space: one that allocates too
+    # Each process may allocate 3/4 of the submission's memory (RLIMIT_DATA): one that allocates too
     # much fails with MemoryError (a clear message) before the cgroup is full (where the kernel
     # reclaims for seconds, then kills).
     return {"memory_bytes": memory_bytes * 3 // 4}

@@ -2,11 +2,13 @@
 submission with ``memory.max`` (swap off), ``pids.max``, ``cpu.max`` and ``memory.oom.group``,
 ended by ``cgroup.kill``.
 
-The grader needs a subtree it may write: as root, its own cgroup; as a normal user, a cgroup
-systemd delegated to it (``systemd-run --user --scope -p Delegate=yes ...``, or a service with
-``Delegate=yes``). cgroup v2 lets a cgroup with processes enable no controller for its children,
-so the grader first moves its own processes into a leaf, ``autograder-grader``, and makes the
-submissions' cgroups in ``autograder`` next to it.
+The grader needs a subtree it may write: a cgroup systemd delegated to it (a normal user:
+``systemd-run --user --scope -p Delegate=yes ...``; a service with ``Delegate=yes``), or, as root
+elsewhere, ``autograder`` at the top of the hierarchy. cgroup v2 lets a cgroup with processes
+enable no controller for its children, so in a delegated cgroup the grader first moves its own
+processes (a delegated cgroup holds only the grader's) into a leaf, ``autograder-grader``, and
+makes the submissions' cgroups in ``autograder`` next to it. As root in a cgroup nobody delegated
+(a login session's scope, say) it moves nobody: the other processes there are not its own.
 """
 from __future__ import annotations
 
@@ -47,15 +49,32 @@ def _enable(group: Path) -> None:
         (group / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted)))
 
 
+def _delegated(group: Path) -> bool:
+    """systemd marks the cgroups it delegates (Delegate=yes; systemd 251 on: trusted.delegate,
+    254 on: user.delegate too); a normal user may write only a delegated one anyway."""
+    if os.geteuid() != 0:
+        return True
+    for name in ("trusted.delegate", "user.delegate"):
+        try:
+            os.getxattr(group, name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
 def _base() -> Path:
     """The cgroup the submissions' cgroups go in: ``autograder`` in the delegated one, with our
     processes moved out of that (into LEAF) and the controllers enabled for the children of
-    both. Each process of the grader calls it; the first moves them all."""
+    both; as root in a cgroup nobody delegated, ``autograder`` in the root cgroup. Each process
+    of the grader calls it; the first moves them all."""
     own = _own()
     if own.name == LEAF:
         own = own.parent
         return own / "autograder"
-    if own != ROOT:   # the root cgroup may hold processes and enable controllers too
+    if own != ROOT and not _delegated(own):
+        own = ROOT   # the root cgroup may hold processes and enable controllers too
+    if own != ROOT:
         leaf = own / LEAF
         leaf.mkdir(exist_ok=True)
         for _ in range(20):   # processes may start meanwhile
@@ -141,12 +160,12 @@ def available() -> tuple[bool, str]:
         if not os.access(own / "cgroup.procs", os.W_OK) or not os.access(own / "cgroup.subtree_control", os.W_OK):
             if own.name != LEAF:
                 return False, f"cgroup v2, but the grader's cgroup {own} is not delegated to it; {HOW}"
-        missing = set(CONTROLLERS) - set((own.parent if own.name == LEAF else own).joinpath(
-            "cgroup.controllers").read_text().split())
+        home = own.parent if own.name == LEAF else own if _delegated(own) else ROOT
+        missing = set(CONTROLLERS) - set((home / "cgroup.controllers").read_text().split())
         if missing:
-            return False, f"cgroup v2 without the {', '.join(sorted(missing))} controller(s) in {own}; {HOW}"
+            return False, f"cgroup v2 without the {', '.join(sorted(missing))} controller(s) in {home}; {HOW}"
         probe = Limits(f"probe-{os.getpid()}", 2**30)
         probe.remove()
     except (OSError, ValueError) as error:
         return False, f"cgroup v2 the grader cannot write ({type(error).__name__}: {error}); {HOW}"
-    return True, "cgroup v2: memory (no swap), processes and one CPU per submission"
+    return True, f"cgroup v2 (in {_base()}): memory (no swap), processes and one CPU per submission"

@@ -6,8 +6,8 @@ kernel bounds per process and per user namespace.
   applies it to root (uid 0), so as root the sandbox of a warm parent runs as an unprivileged uid
   of its own (:func:`sandbox_user`). Set by the kernel process itself before any notebook code
   (``processes`` in its launch file).
-- Memory: ``RLIMIT_AS`` per process (not per submission); ``/tmp``, ``/dev/shm`` and the working
-  folder are sized tmpfs (:mod:`sandbox`).
+- Memory: ``RLIMIT_DATA`` per process (not per submission), on top of what it holds once torch
+  is imported; ``/tmp``, ``/dev/shm`` and the working folder are sized tmpfs (:mod:`sandbox`).
 - Ending a submission: every process in the warm child's own PID namespace (``confine.py``),
   found through ``/proc``.
 - CPU: nothing shares it fairly; a busy submission slows the others (the time limits still hold).
@@ -98,4 +98,4 @@ def names() -> set[str]:
 def available() -> tuple[bool, str]:
     where = "the warm sandbox's own uid" if os.geteuid() == 0 else "its user namespace"
     return True, (f"no cgroups: processes per submission (RLIMIT_NPROC in {where}), memory per process "
-                  "(RLIMIT_AS), sized tmpfs; no CPU fairness, no memory limit per submission")
+                  "(RLIMIT_DATA), sized tmpfs; no CPU fairness, no memory limit per submission")
