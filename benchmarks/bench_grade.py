@@ -29,6 +29,7 @@ import csv
 import json
 import os
 import resource
+import shlex
 import shutil
 import signal
 import statistics
@@ -94,10 +95,29 @@ def timed(cmd: list[str], cwd: Path, **env) -> tuple[float, float]:
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    summary = [line for line in done.stdout.splitlines() if line.startswith("graded ")]
-    if summary:
-        print("  " + summary[-1], flush=True)
+    for line in done.stderr.splitlines()[:1] + [line for line in done.stdout.splitlines() if line.startswith("graded ")]:
+        print("  " + line, flush=True)   # the grader's first line names its tier
+    timed.first_line = (done.stderr.splitlines() or [""])[0]
     return elapsed, meter.stop()
+
+
+# The tiers this machine has (``--tiers``), each a way to run the grade command (tests/test_tiers.py
+# makes the same ones): as it is run (root with cgroup v1 here), as root with /sys/fs/cgroup
+# read-only in a mount namespace of its own (a container), and as a normal user with Debian's
+# python3 (``--user-python``: a virtual environment of the course's requirements that user can run).
+READ_ONLY_CGROUPS = ('findmnt -rn -o TARGET -R /sys/fs/cgroup | while read m; do mount -o remount,bind,ro "$m"; done; '
+                     'exec "$@"')
+USER = "autograder-tiers"
+
+
+def tier_command(tier: str, cmd: list[str], cwd: Path, user_python: str, **env) -> list[str]:
+    if tier == "as run":
+        return cmd
+    if tier == "root, no cgroups":
+        return ["unshare", "-m", "sh", "-c", READ_ONLY_CGROUPS, "sh", *cmd]
+    settings = [f"{k}={v}" for k, v in dict(env, PYTHONPATH=ROOT).items()]
+    return ["su", USER, "-s", "/bin/sh", "-c",
+            f"cd {shlex.quote(str(cwd))} && exec env {shlex.join(settings + [user_python, *cmd[1:]])}"]
 
 
 def floor(assignment: str, runs: int) -> tuple[float, float]:
@@ -155,6 +175,10 @@ def main() -> None:
                         help="also grade (warm kernels) on a dask cluster of separate processes already running, "
                              "through --scheduler (max of --workers `dask worker` processes)")
     parser.add_argument("--skip-nbgrader", action="store_true", help="do not run serial nbgrader autograde")
+    parser.add_argument("--tiers", nargs="+", default=["as run"], choices=["as run", "root, no cgroups", "normal user"],
+                        help="run the grade command on each of these tiers (the last two need root)")
+    parser.add_argument("--user-python", default="/opt/autograder-bench-venv/bin/python",
+                        help=f"the normal user's ({USER}) Python, with the course's requirements")
     parser.add_argument("--record", metavar="FILE", help="also append the results, as markdown, to FILE")
     args = parser.parse_args()
     chosen = assignments() if args.assignment == "all" else [args.assignment]
@@ -189,20 +213,28 @@ def main() -> None:
             print(f"nbgrader autograde (serial): {nbgrader_s:.1f} s", flush=True)
 
         only = ["--assignment", chosen[0]] if len(chosen) == 1 else []
-        for kernels in args.kernels:
-            for workers in args.workers:
-                out = f"graded-{kernels}-{workers}"
-                wall, cpu = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out", out,
-                                   "--workers", str(workers), *only], course, AUTOGRADER_KERNELS=kernels)
-                runs.append((kernels, workers, wall, cpu))
-                print(f"autograder grade, {kernels} kernels, --workers {workers}: {wall:.1f} s "
-                      f"(CPU {cpu:.1f} s)", flush=True)
+        if "normal user" in args.tiers:   # its outputs are written as that user
+            tmp.chmod(0o755)
+            subprocess.run(["chown", "-R", USER, str(course)], check=True)
+        first_lines = {}
+        for tier in args.tiers:
+            for kernels in args.kernels:
+                for workers in args.workers:
+                    out = f"graded-{kernels}-{workers}" + ("" if tier == "as run" else f"-{tier.replace(' ', '_')}")
+                    cmd = [sys.executable, "-m", "autograder", "grade", "submitted", "--out", out, "--workers",
+                           str(workers), *only]
+                    wall, cpu = timed(tier_command(tier, cmd, course, args.user_python, AUTOGRADER_KERNELS=kernels),
+                                      course, AUTOGRADER_KERNELS=kernels)
+                    runs.append((kernels, workers, wall, cpu, tier, out))
+                    first_lines[tier] = timed.first_line
+                    print(f"autograder grade ({tier}), {kernels} kernels, --workers {workers}: {wall:.1f} s "
+                          f"(CPU {cpu:.1f} s)", flush=True)
         if args.cluster:  # its workers' CPU time is outside this command's cgroup: the CPU column is the client's
             workers = max(args.workers)
             with dask_cluster(tmp, workers) as address:
                 wall, cpu = timed([sys.executable, "-m", "autograder", "grade", "submitted", "--out",
                                    f"graded-running cluster-{workers}", "--scheduler", address, *only], course)
-            runs.append(("running cluster", workers, wall, cpu))
+            runs.append(("running cluster", workers, wall, cpu, "as run", f"graded-running cluster-{workers}"))
             print(f"autograder grade --scheduler (a running cluster of {workers} worker processes): {wall:.1f} s",
                   flush=True)
         load_after = os.getloadavg()
@@ -212,11 +244,11 @@ def main() -> None:
         if nbgrader_s is not None:
             with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
                 plain = {(s, a): gb.find_submission(a, s).score for s, a in kinds}
-        for kernels, workers, _, _ in runs:
-            with open(course / f"graded-{kernels}-{workers}" / "grades.csv", newline="") as f:
+        for kernels, workers, _, _, tier, out in runs:
+            with open(course / out / "grades.csv", newline="") as f:
                 ours = {(r["student_id"], r["assignment_id"]): float(r["score"]) for r in csv.DictReader(f)}
             reference = plain or ours
-            agree[(kernels, workers)] = sum(reference[k] == ours.get(k) for k in kinds)
+            agree[(kernels, workers, tier)] = sum(reference[k] == ours.get(k) for k in kinds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -227,8 +259,9 @@ def main() -> None:
         rows.append(("plain `nbgrader autograde`, serial", f"{per_min(nbgrader_s):.1f}", f"{nbgrader_s / n:.2f} s",
                      f"{nbgrader_cpu / n:.2f} s", f"{nbgrader_s / n / floor_s:.2f} (CPU: {nbgrader_cpu / n / floor_cpu:.2f})",
                      "1.00"))
-    for kernels, workers, wall, cpu in runs:
-        rows.append((f"`grade --workers {workers}`, {kernels} kernels", f"{per_min(wall):.1f}",
+    for kernels, workers, wall, cpu, tier, _ in runs:
+        where = "" if args.tiers == ["as run"] else f", {tier}"
+        rows.append((f"`grade --workers {workers}`, {kernels} kernels{where}", f"{per_min(wall):.1f}",
                      f"{wall / n:.2f} s wall, {wall * workers / n:.2f} s of a core", f"{cpu / n:.2f} s",
                      f"{wall * workers / n / floor_s:.2f} (CPU: {cpu / n / floor_cpu:.2f})",
                      f"{nbgrader_s / wall:.2f}x" if nbgrader_s is not None else ""))
@@ -238,15 +271,22 @@ def main() -> None:
              "| what | notebooks per minute | per notebook | CPU per notebook | cost / floor | speed-up over nbgrader |",
              "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    walls = {(k, w): wall for k, w, wall, _ in runs}
+    walls = {(k, w, t): wall for k, w, wall, _, t, _ in runs}
     lines.append("")
-    for kernels in args.kernels:
-        if (kernels, 1) in walls and (kernels, 2) in walls:
-            lines.append(f"- {kernels} kernels: 2 workers / 1 worker: **{walls[(kernels, 1)] / walls[(kernels, 2)]:.2f}x**")
-    if ("warm", 2) in walls and ("cold", 2) in walls:
-        lines.append(f"- warm / cold kernels, 2 workers: **{walls[('cold', 2)] / walls[('warm', 2)]:.2f}x** faster")
-    for (kernels, workers), count in agree.items():
-        lines.append(f"- {kernels} kernels, {workers} workers: the same score as "
+    for tier in args.tiers:
+        on = "" if args.tiers == ["as run"] else f" ({tier})"
+        if tier in first_lines:
+            lines.append(f"- the grader's first line{on}: `{first_lines[tier]}`")
+        for kernels in args.kernels:
+            if (kernels, 1, tier) in walls and (kernels, 2, tier) in walls:
+                lines.append(f"- {kernels} kernels{on}: 2 workers / 1 worker: "
+                             f"**{walls[(kernels, 1, tier)] / walls[(kernels, 2, tier)]:.2f}x**")
+        if ("warm", 2, tier) in walls and ("cold", 2, tier) in walls:
+            lines.append(f"- warm / cold kernels{on}, 2 workers: "
+                         f"**{walls[('cold', 2, tier)] / walls[('warm', 2, tier)]:.2f}x** faster")
+    for (kernels, workers, tier), count in agree.items():
+        on = "" if args.tiers == ["as run"] else f" ({tier})"
+        lines.append(f"- {kernels} kernels, {workers} workers{on}: the same score as "
                      f"{'serial nbgrader' if plain else 'itself'} for {count} of {n} submissions")
     text = "\n".join(lines)
     print("\n" + text)
