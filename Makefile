@@ -44,7 +44,7 @@ test: $(STAMP)
 # The fast lane for a content or reference change (about 2 minutes): the reference numbers, the
 # release in sync, the lessons' glued values against the reference, the grader's unit tests.
 # Executing notebooks, grading, nbval and the site are left to `make test`.
-CHECK := tests/test_reference.py tests/test_reference_pitfalls.py tests/test_release.py \
+CHECK := tests/test_reference.py tests/test_reference_pitfalls.py tests/test_release.py tests/test_limits.py \
   tests/test_lessons_ch1_2.py tests/test_lessons_ch3_4.py tests/test_lessons_ch5_6.py \
   $(addprefix tests/test_grade.py::test_,checks_compare_what_a_tensor_holds hints_recognise_each_known_mistake_from_the_reference \
     the_course_finds_every_assignment_and_its_graded_cells feedback_titles_have_no_raw_tex the_wire_carries_data_and_nothing_else)

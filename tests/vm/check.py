@@ -1,8 +1,9 @@
 """What tests/vm/inside.sh saw in the virtual machine. The cgroup v2 module: chosen, its limits
 written, a fork bomb bounded, a memory hog killed (and seen as such), everything killed and the
 cgroup removed, as root (in the root cgroup; in a login session's cgroup, whose other processes
-stay where they are) and as the delegated user (whose own processes moved to a leaf). Warm-kernel
-grading as root and as the delegated user: tests/test_tiers.py's checks."""
+stay where they are; in a service with Delegate=yes) and as the delegated user (whose own
+processes moved to a leaf). Warm-kernel grading as root and as the delegated user:
+tests/test_tiers.py's checks."""
 import json
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def report(name: str) -> dict:
         sys.exit(f"{name}: no report; {out}/console.log says why:\n" + (out / f"{name}.err").read_text(errors="replace")[-3000:])
 
 
-for name in ("root", "session", "user"):
+for name in ("root", "session", "service", "user"):
     unit = report(name)
     print(name, json.dumps(unit))
     assert unit["chosen"] == "cgroup v2", unit["describe"]
@@ -35,10 +36,13 @@ assert report("root")["base"] == report("session")["base"] == "/sys/fs/cgroup/au
 # Root in a session's cgroup moved nobody: the other process is still there.
 neighbour = (out / "neighbour.txt").read_text().strip()
 assert neighbour in (out / "session_procs.txt").read_text().split(), "root's grader moved a process not its own"
+# Root in a delegated service uses its own subtree, its processes moved to a leaf.
+assert report("service")["base"] == "/sys/fs/cgroup/grader.service/autograder"
+assert {"autograder-grader", "autograder"} <= set((out / "service.txt").read_text().split())
 assert report("user")["base"] == "/sys/fs/cgroup/delegated/autograder"
 delegated = (out / "delegated.txt").read_text().split()
 assert "autograder-grader" in delegated and "autograder" in delegated, delegated
-print("cgroup v2 module as root, as root in a session, as a delegated user: passed")
+print("cgroup v2 module as root, as root in a session and in a delegated service, as a delegated user: passed")
 
 for name, uid in (("warm_root", 0), ("warm_user", None)):
     warm = report(name)
