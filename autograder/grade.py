@@ -38,6 +38,7 @@ import threading
 import time
 import uuid
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import report, spreadsheet
@@ -363,9 +364,58 @@ class Stop(Exception):
 
 def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb, use_sandbox, stream,
          scheduler=None, students=None, max_submission_mb=None) -> int:
-    from .grading import limits, warm
-    from .grading import sandbox as sandbox_mod
+    settings = _check_arguments(submissions, out, workers, timeout, course_path, memory_gb, use_sandbox,
+                                scheduler, max_submission_mb)
+    if not _first_line(settings, stream):
+        return 2
+    rows = discover(settings.submissions, settings.course, assignment)
+    only = _only_students(students, rows, settings.submissions)
+    final = _lateness(settings.submissions, rows, settings.course, stream)
+    state = _state_folder(settings.out)
+    masters, broken, all_ids, columns = _assignments(settings.course, rows)
+    results, todo = _plan(settings, rows, only, masters, broken, state)
+    gradebook = GradebookFeed(settings, masters, results)
+    cluster = _start_workers(settings, todo, len(rows), gradebook, stream)
+    progress = Progress(len(rows), results, stream)
+    record = Recorder(settings.out, state, rows, results, columns, final, gradebook, progress)
+    # Ctrl-C sets a flag that the loop reads between two results: a result is either saved whole
+    # (its files, its cache file, the gradebook) or not at all; grades.csv follows (Recorder).
+    stop = threading.Event()
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    stopped, interrupted = _grade_rows(cluster, settings, todo, masters, all_ids, state, record, stop)
+    record.close(interrupted)
+    signal.signal(signal.SIGINT, previous_handler)
+    return _finish(settings, record, stopped, interrupted, stream)
 
+
+@dataclass
+class Settings:
+    """A run's arguments, checked: the folders resolved, the workers, the limits of a task."""
+    submissions: Path
+    course: Course
+    out: Path
+    workers: int
+    scheduler: str | None
+    timeout: float
+    memory_gb: float
+    sandbox: bool
+    max_bytes: int   # a submission folder's files together
+
+    @property
+    def cache_key(self) -> str:
+        """The settings a cached row was graded with: another value grades it again."""
+        return f"timeout={self.timeout}|memory={self.memory_gb}|sandbox={self.sandbox}"
+
+    @property
+    def task_limits(self) -> dict:
+        """The limits every task (solutions, submission) is graded under."""
+        return {"memory_bytes": int(self.memory_gb * 2**30), "file_bytes": 256 * 2**20, "timeout": self.timeout,
+                "sandbox": self.sandbox}
+
+
+def _check_arguments(submissions, out, workers, timeout, course_path, memory_gb, use_sandbox, scheduler,
+                     max_submission_mb) -> Settings:
+    """The arguments checked (a UsageError says what is wrong) and resolved into the run's Settings."""
     submissions = Path(submissions).resolve()
     if not submissions.is_dir():
         raise UsageError(f"{submissions} is not a folder of submissions")
@@ -385,27 +435,40 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
     max_submission_mb = DEFAULT_MAX_SUBMISSION_MB if max_submission_mb is None else max_submission_mb
     if max_submission_mb <= 0:
         raise UsageError("--max-submission-mb must be positive")
-    if use_sandbox:
+    return Settings(submissions, course, out, workers, scheduler, timeout, memory_gb, use_sandbox,
+                    int(max_submission_mb * 2**20))
+
+
+def _first_line(settings: Settings, stream) -> bool:
+    """The sandbox checked (fail closed: False, no student is graded), then the run's first line."""
+    from .grading import limits, warm
+    from .grading import sandbox as sandbox_mod
+    if settings.sandbox:
         works, why = sandbox_mod.bwrap_status()
         if not works:   # fail closed: a notebook outside a sandbox can read the solutions and rewrite grades.csv
             print(f"python -m autograder grade: no sandbox can be made on this machine: {why}.\n"
                   f"No student was graded. What to do: {NO_SANDBOX_HELP}", file=stream)
-            return 2
+            return False
     # The first line: the tier this machine (and user) grades on, and what it lacks.
-    kernels = ("warm" if warm.wanted() else "cold (AUTOGRADER_KERNELS=cold)") if use_sandbox else "cold"
-    print(f"sandbox: {'bubblewrap' if use_sandbox else 'none'}; limits: {limits.describe()}; kernels: {kernels}",
+    kernels = ("warm" if warm.wanted() else "cold (AUTOGRADER_KERNELS=cold)") if settings.sandbox else "cold"
+    print(f"sandbox: {'bubblewrap' if settings.sandbox else 'none'}; limits: {limits.describe()}; kernels: {kernels}",
           file=stream)
-    if not use_sandbox:
+    if not settings.sandbox:
         print(f"warning: {NO_SANDBOX_WARNING.format('runs')}", file=stream)
-    rows = discover(submissions, course, assignment)
-    only = _only_students(students, rows, submissions)
-    final = _lateness(submissions, rows, course, stream)
+    return True
+
+
+def _state_folder(out: Path) -> Path:
+    """The output folder and its .autograder folder (cached rows, trusted solutions), made if missing."""
     out.mkdir(parents=True, exist_ok=True)
     state = out / ".autograder"
     (state / "results").mkdir(parents=True, exist_ok=True)
     (state / "trusted").mkdir(parents=True, exist_ok=True)
+    return state
 
-    # The assignments, as their source notebooks define them.
+
+def _assignments(course: Course, rows: list) -> tuple[dict, dict, dict, list[str]]:
+    """The assignments, as their source notebooks define them: masters, broken (why), all ids, columns."""
     masters, broken = {}, {}
     for name in sorted({a for _, a in rows}):
         if name not in course.assignments():
@@ -422,23 +485,24 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
             pass
     columns = [g for name in sorted(masters) for g, _ in masters[name].graded]
     columns = list(dict.fromkeys(columns))
+    return masters, broken, all_ids, columns
 
-    settings = f"timeout={timeout}|memory={memory_gb}|sandbox={use_sandbox}"
-    common = {"memory_bytes": int(memory_gb * 2**30), "file_bytes": 256 * 2**20, "timeout": timeout,
-              "sandbox": use_sandbox}
 
+def _plan(settings: Settings, rows: list, only: set[str], masters: dict, broken: dict,
+          state: Path) -> tuple[dict, list]:
+    """Each row kept from the cache, refused (into results) or to grade (todo, with its input digest)."""
     # What a previous run already graded, unchanged since.
     results: dict[tuple[str, str], dict] = {}
     todo = []
     for student, name in rows:
-        problem = refused(submissions, student, name, int(max_submission_mb * 2**20))
+        problem = refused(settings.submissions, student, name, settings.max_bytes)
         if name not in masters or problem:
-            results[(student, name)] = _unknown_assignment(student, name, course, problem or broken.get(name))
+            results[(student, name)] = _unknown_assignment(student, name, settings.course, problem or broken.get(name))
             if problem and name in masters:
                 results[(student, name)].update(max_score=masters[name].max_score,
                                                 scores={g: 0.0 for g, _ in masters[name].graded})
             continue
-        digest = input_digest(submissions / student / name, masters[name].digest, settings)
+        digest = input_digest(settings.submissions / student / name, masters[name].digest, settings.cache_key)
         cached = state / "results" / student / f"{name}.json"
         if cached.exists() and not (only and student in only):  # --student: graded again, cache or not
             try:  # a cached row that cannot be used is graded again, never fatal
@@ -453,103 +517,140 @@ def _run(submissions, out, workers, timeout, assignment, course_path, memory_gb,
         if only and student not in only:
             continue  # --student: another student's row stays as it was (no cached row: none)
         todo.append((student, name, digest))
+    return results, todo
 
-    # The solutions of each assignment are graded once (and again when they or the grader change).
-    trusted_paths = {name: state / "trusted" / f"{name}-{masters[name].digest[:16]}.json"
-                     for name in sorted({n for _, n, _ in todo})}
-    untrusted = [name for name, path in trusted_paths.items() if not path.exists()]
-    from .grading import worker
-    from .grading.gradebook import GradebookWriter
 
-    gradebook = GradebookWriter(out, course, submissions)
-    gradebook.write_config()
-    csv_path = out / "grades.csv"
+class GradebookFeed:
+    """nbgrader's gradebook, prepared while the workers start and grade; rows wait in ``pending`` till then."""
 
-    # The gradebook is prepared (nbgrader generate_assignment) while the workers start and grade.
-    gradebook_problems: list[str] = []
-    gradebook_ready = threading.Event()
+    def __init__(self, settings: Settings, masters: dict, results: dict):
+        from .grading.gradebook import GradebookWriter
+        self.writer = GradebookWriter(settings.out, settings.course, settings.submissions)
+        self.writer.write_config()
+        self.masters = masters
+        self.problems: list[str] = []
+        self.ready = threading.Event()
+        self.pending = collections.deque(r for r in results.values() if r["assignment_id"] in masters
+                                         and r.get("input_digest") and not self.writer.is_recorded(r))
 
-    def prepare_gradebook():
+    def prepare(self) -> None:
+        """The assignments into the gradebook (nbgrader generate_assignment, in a thread); then it is ready."""
         try:
-            gradebook_problems.extend(gradebook.ensure_assignments([masters[n] for n in sorted(masters)]))
+            self.problems.extend(self.writer.ensure_assignments([self.masters[n] for n in sorted(self.masters)]))
         except Exception as error:
-            gradebook_problems.append(f"the gradebook could not be prepared: {error}")
-        gradebook_ready.set()
+            self.problems.append(f"the gradebook could not be prepared: {error}")
+        self.ready.set()
 
-    workers = min(workers, max(len(todo), 1))
+    def add(self, result: dict) -> None:
+        """A finished row: into the gradebook now if it is ready, else when it is."""
+        self.pending.append(result)
+        if self.ready.is_set():
+            self.flush()
+
+    def flush(self) -> None:
+        """The rows pending, into the gradebook."""
+        _flush_gradebook(self.writer, self.pending, self.masters, self.problems)
+
+
+def _start_workers(settings: Settings, todo: list, total: int, gradebook: GradebookFeed, stream) -> Cluster | None:
+    """The workers (when there is anything to grade) and the gradebook started; the line that says what is graded."""
+    from .grading import worker
+    workers = min(settings.workers, max(len(todo), 1))
     # The cluster first: its worker processes are forked from this one, before it has other threads.
-    cluster = Cluster(scheduler, workers) if todo else None
+    cluster = Cluster(settings.scheduler, workers) if todo else None
     if cluster:
         try:  # returns at once; the warm parents start in the background
-            cluster.client.run(worker.prestart, common)
+            cluster.client.run(worker.prestart, settings.task_limits)
         except Exception:  # a worker that cannot run it (another checkout, ...) says why at its first task
             pass
-    threading.Thread(target=prepare_gradebook, daemon=True).start()
+    threading.Thread(target=gradebook.prepare, daemon=True).start()
     where = cluster.where if cluster else f"with {workers} worker{'s' * (workers != 1)} on this machine"
-    print(f"grading {len(todo)} of {len(rows)} submissions ({len(rows) - len(todo)} unchanged since the last run) "
-          f"{where}, {timeout:g} s per cell, "
-          f"{'sandboxed (bubblewrap)' if use_sandbox else 'not sandboxed'}; output in {out}", file=stream)
+    print(f"grading {len(todo)} of {total} submissions ({total - len(todo)} unchanged since the last run) "
+          f"{where}, {settings.timeout:g} s per cell, "
+          f"{'sandboxed (bubblewrap)' if settings.sandbox else 'not sandboxed'}; output in {settings.out}",
+          file=stream)
     dashboard = cluster.dashboard() if cluster else None
     if dashboard:
         print(f"dask dashboard (if bokeh is installed where the scheduler runs): {dashboard}", file=stream)
-    pending_gradebook = collections.deque(r for r in results.values() if r["assignment_id"] in masters
-                                          and r.get("input_digest") and not gradebook.is_recorded(r))
-    progress = Progress(len(rows), results, stream)
+    return cluster
 
-    csv_written = 0.0
 
-    def record(key: tuple[str, str], result: dict) -> None:
+class Recorder:
+    """The ``record`` that _grade calls with each result as it arrives; grades.csv at the run's end."""
+
+    def __init__(self, out: Path, state: Path, rows: list, results: dict, columns: list[str], final: Final,
+                 gradebook: GradebookFeed, progress: Progress):
+        self.out, self.state, self.rows, self.results = out, state, rows, results
+        self.columns, self.final, self.gradebook, self.progress = columns, final, gradebook, progress
+        self.csv_path = out / "grades.csv"
+        self.csv_written = 0.0
+
+    def __call__(self, key: tuple[str, str], result: dict) -> None:
         """One finished row, saved whole: its files, its cache entry, the gradebook, grades.csv."""
-        nonlocal csv_written
+        from .grading import worker
         for relative, data in result.pop("files", {}).items():
-            path = (out / relative).resolve()
-            if out in path.parents and ".autograder" not in Path(relative).parts:
+            path = (self.out / relative).resolve()
+            if self.out in path.parents and ".autograder" not in Path(relative).parts:
                 worker.atomic_write(path, data)
-        results[key] = result
-        cache = state / "results" / key[0] / f"{key[1]}.json"
+        self.results[key] = result
+        cache = self.state / "results" / key[0] / f"{key[1]}.json"
         if result.get("input_digest") and not result.get("retry"):
             worker.atomic_write(cache, json.dumps(result))
         elif cache.exists():
             cache.unlink()  # the grader failed, not the submission: grade it again next time
-        pending_gradebook.append(result)
-        if gradebook_ready.is_set():
-            _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
+        self.gradebook.add(result)
         # grades.csv is written whole, so at most every CSV_SECONDS (a class of 60,000 rows would
         # otherwise be written 60,000 times); the end of the run writes it in full, Ctrl-C or not.
-        if time.monotonic() - csv_written >= CSV_SECONDS:
-            write_csv(csv_path, rows, results, columns, final)
-            csv_written = time.monotonic()
-        progress.add(result["status"])
+        if time.monotonic() - self.csv_written >= CSV_SECONDS:
+            self.write_csv()
+            self.csv_written = time.monotonic()
+        self.progress.add(result["status"])
 
-    # Ctrl-C sets a flag that the loop reads between two results: a result is either saved whole
-    # (its files, its cache file, the gradebook) or not at all; grades.csv follows (above).
-    stop = threading.Event()
-    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    def write_csv(self) -> None:
+        """grades.csv, every row."""
+        write_csv(self.csv_path, self.rows, self.results, self.columns, self.final)
+
+    def close(self, interrupted: bool) -> None:
+        """The run's end, Ctrl-C or not: the gradebook (awaited unless interrupted), the rows finished, grades.csv."""
+        if not interrupted:
+            self.gradebook.ready.wait()
+        if self.gradebook.ready.is_set():
+            self.gradebook.flush()
+            _finish_rows(self.gradebook.writer, self.results, self.gradebook.problems, self.final)
+        self.gradebook.writer.close()
+        self.write_csv()
+
+
+def _grade_rows(cluster: Cluster | None, settings: Settings, todo: list, masters: dict, all_ids: dict,
+                state: Path, record: Recorder, stop: threading.Event) -> tuple[Stop | None, bool]:
+    """Grade the rows to do, then close the cluster: why the run stopped (or None), whether Ctrl-C stopped it."""
+    # The solutions of each assignment are graded once (and again when they or the grader change).
+    trusted_paths = {name: state / "trusted" / f"{name}-{masters[name].digest[:16]}.json"
+                     for name in sorted({n for _, n, _ in todo})}
+    untrusted = [name for name, path in trusted_paths.items() if not path.exists()]
     stopped: Stop | None = None
     try:
         if cluster:
-            _grade(cluster, course, todo, untrusted, trusted_paths, masters, all_ids, common, submissions, record,
-                   stop, progress)
+            _grade(cluster, settings.course, todo, untrusted, trusted_paths, masters, all_ids, settings.task_limits,
+                   settings.submissions, record, stop, record.progress)
     except Stop as reason:
         stopped = reason
     finally:
         interrupted = stop.is_set()
         if cluster:
             cluster.close()
-    if not interrupted:
-        gradebook_ready.wait()
-    if gradebook_ready.is_set():
-        _flush_gradebook(gradebook, pending_gradebook, masters, gradebook_problems)
-        _finish_rows(gradebook, results, gradebook_problems, final)
-    gradebook.close()
-    write_csv(csv_path, rows, results, columns, final)
-    signal.signal(signal.SIGINT, previous_handler)
+    return stopped, interrupted
+
+
+def _finish(settings: Settings, record: Recorder, stopped: Stop | None, interrupted: bool, stream) -> int:
+    """The closing lines (the report, the warnings, how the run went) and the exit status: 0, 2 or 130."""
+    rows, results, csv_path, progress = record.rows, record.results, record.csv_path, record.progress
     progress.close()
-    report.after_run(out, results, stream)  # the class report, from the rows just written
-    for text in gradebook_problems:
+    report.after_run(settings.out, results, stream)  # the class report, from the rows just written
+    for text in record.gradebook.problems:
         print(f"warning: {text}", file=stream)
     graded = sum(1 for key in rows if key in results)
-    if not use_sandbox:
+    if not settings.sandbox:
         print(f"warning: {NO_SANDBOX_WARNING.format('ran')}", file=stream)
     if stopped is not None:
         print(f"stopped: {stopped}\n{graded} of {len(rows)} rows are in {csv_path}; the rows graded are kept.",
