@@ -108,9 +108,11 @@ def names() -> set[str]:
 
 @functools.lru_cache(maxsize=None)
 def available() -> tuple[bool, str]:
+    name = f"probe-{os.getpid()}"
     try:
-        probe = Limits(f"probe-{os.getpid()}", 2**30)
+        probe = Limits(name, 2**30)
         probe.remove()
-    except (OSError, ValueError) as error:
-        return False, f"no cgroup v1 controllers the grader can write ({type(error).__name__}: {error})"
+    except (OSError, ValueError) as error:   # the probe's name left out: every process says the same
+        return False, f"no cgroup v1 controllers the grader can write ({type(error).__name__}: {error})".replace(
+            name, "probe")
     return True, "cgroup v1: memory (swap included), processes and one CPU per submission"
