@@ -95,9 +95,10 @@ def timed(cmd: list[str], cwd: Path, **env) -> tuple[float, float]:
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    for line in done.stderr.splitlines()[:1] + [line for line in done.stdout.splitlines() if line.startswith("graded ")]:
-        print("  " + line, flush=True)   # the grader's first line names its tier
-    timed.first_line = (done.stderr.splitlines() or [""])[0]
+    timed.first_line = (done.stderr.splitlines() or [""])[0]   # the grader's names its tier
+    for line in [timed.first_line] + [line for line in done.stdout.splitlines() if line.startswith("graded ")]:
+        if line.startswith(("sandbox: ", "graded ")):
+            print("  " + line, flush=True)
     return elapsed, meter.stop()
 
 
@@ -226,7 +227,7 @@ def main() -> None:
                     wall, cpu = timed(tier_command(tier, cmd, course, args.user_python, AUTOGRADER_KERNELS=kernels),
                                       course, AUTOGRADER_KERNELS=kernels)
                     runs.append((kernels, workers, wall, cpu, tier, out))
-                    first_lines[tier] = timed.first_line
+                    first_lines.setdefault(tier, timed.first_line)   # the first kind of kernels'
                     print(f"autograder grade ({tier}), {kernels} kernels, --workers {workers}: {wall:.1f} s "
                           f"(CPU {cpu:.1f} s)", flush=True)
         if args.cluster:  # its workers' CPU time is outside this command's cgroup: the CPU column is the client's
