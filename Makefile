@@ -64,7 +64,7 @@ clean:
 	rm -rf _build
 
 # The cgroup v2 tiers (root, and a normal user in a delegated cgroup) in a virtual machine: QEMU
-# with Debian's kernel 6.1, emulated (slow: about 22 minutes, most of it two warm parents importing
+# with Debian's kernel 6.1, emulated (slow: 9 to 22 minutes, most of it two warm parents importing
 # torch). Needs root; installs QEMU, the kernel and virtme-ng itself (tests/vm/setup.sh). Not part
 # of `make test`; .ci/run runs it.
 .PHONY: test-vm
