@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PACKAGES, ROOT, in_ci, missing, require, run, skip_reason
+from tests.helpers import PACKAGES, ROOT, chromium, in_ci, missing, require, run, skip_reason
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,19 @@ def site(tmp_path_factory) -> Path:
     done = run([jb, "build", "--all", "-W", "-n", "--keep-going", "--path-output", str(out), str(ROOT)], timeout=1800)
     assert done.returncode == 0, f"strict book build failed:\n{done.stdout[-6000:]}"
     return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (tests marked needs_chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
 
 
 @pytest.hookimpl(tryfirst=True)

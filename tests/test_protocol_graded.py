@@ -178,8 +178,6 @@ def test_a_second_run_grades_nothing_again(attacked):
 
 # --- In the instructor's browser: formgrader and the feedback page, in Chromium ---------------------
 
-from tests.test_site import browser  # noqa: E402,F401  (the fixture: Chromium's set-up)
-
 
 @contextlib.contextmanager
 def formgrader(folder: Path, log: Path):

@@ -4,8 +4,8 @@ HTML), then its report read in Chromium from file:// and checked against grades.
 accessibility by axe-core, and for the hostile id running nothing. The report command writes the
 same page again from the output folder, typed as instructors.md shows it.
 
-Where no Chromium is installed the browser tests skip, as tests/test_site.py's (whose set-up they
-share); in CI they may not.
+Where no Chromium is installed the browser tests skip, as tests/test_site.py's (the `browser`
+fixture of tests/conftest.py); in CI they may not.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from autograder.grading import hints
 from tests.grade_cases import chapter1
 from tests.helpers import (ROOT, answer, fill_in_solutions, make_course, run, source_notebook, student_notebook,
                            write_submission)
-from tests.test_site import browser  # noqa: F401  (the fixture: Chromium's set-up)
 
 A = chapter1.ASSIGNMENT
 needs_chromium = pytest.mark.needs_chromium   # skips without Chromium (tests/conftest.py); fails in CI

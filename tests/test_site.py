@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.helpers import ROOT, assignments, chromium, lessons, student_notebook
+from tests.helpers import ROOT, assignments, lessons, student_notebook
 
-CHROMIUM = chromium()
 pytestmark = pytest.mark.needs_chromium   # skips without Chromium (tests/conftest.py); fails in CI
 
 
@@ -33,18 +32,6 @@ PAGES_WITH_NETWORK_FIGURE = ["intro.html", "chapters/01_forward_pass.html"]
 # configuration script is included twice (its "launch" button is off, so thebe never loads), and
 # the pydata theme finds no stored light/dark choice in a fresh browser profile.
 KNOWN_THEME_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared", "Got invalid theme mode: . Resetting to auto.")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
