@@ -63,17 +63,23 @@ def _delegated(group: Path) -> bool:
     return False
 
 
+def _home(own: Path) -> Path:
+    """The cgroup whose child ``autograder`` holds the submissions' cgroups: the delegated one
+    (ours, or the parent of the LEAF we moved to); as root in a cgroup nobody delegated, the root
+    cgroup (which may hold processes and enable controllers too)."""
+    if own.name == LEAF:
+        return own.parent
+    return own if _delegated(own) else ROOT
+
+
 def _base() -> Path:
-    """The cgroup the submissions' cgroups go in: ``autograder`` in the delegated one, with our
-    processes moved out of that (into LEAF) and the controllers enabled for the children of
-    both; as root in a cgroup nobody delegated, ``autograder`` in the root cgroup. Each process
-    of the grader calls it; the first moves them all."""
+    """The cgroup the submissions' cgroups go in: ``autograder`` in :func:`_home`, with our
+    processes moved out of a delegated one (into LEAF) and the controllers enabled for the
+    children of both. Each process of the grader calls it; the first moves them all."""
     own = _own()
     if own.name == LEAF:
-        own = own.parent
-        return own / "autograder"
-    if own != ROOT and not _delegated(own):
-        own = ROOT   # the root cgroup may hold processes and enable controllers too
+        return own.parent / "autograder"
+    own = _home(own)
     if own != ROOT:
         leaf = own / LEAF
         leaf.mkdir(exist_ok=True)
@@ -160,7 +166,7 @@ def available() -> tuple[bool, str]:
         if not os.access(own / "cgroup.procs", os.W_OK) or not os.access(own / "cgroup.subtree_control", os.W_OK):
             if own.name != LEAF:
                 return False, f"cgroup v2, but the grader's cgroup {own} is not delegated to it; {HOW}"
-        home = own.parent if own.name == LEAF else own if _delegated(own) else ROOT
+        home = _home(own)
         missing = set(CONTROLLERS) - set((home / "cgroup.controllers").read_text().split())
         if missing:
             return False, f"cgroup v2 without the {', '.join(sorted(missing))} controller(s) in {home}; {HOW}"
